@@ -1,0 +1,84 @@
+//! `BTreeQueue`: a `BTreeSet<(deadline, id)>` ordered index plus an id → deadline map.
+//!
+//! Simple and obviously ordered; used as the reference implementation in the expiry property
+//! tests and by the model checker (its state hashes canonically). Not tuned for speed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{DueCheck, ExpiryQueue};
+use crate::lease::LeaseId;
+use crate::time::Instant;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BTreeQueue {
+    by_deadline: BTreeSet<(Instant, LeaseId)>,
+    deadline_by_id: BTreeMap<LeaseId, Instant>,
+}
+
+impl ExpiryQueue for BTreeQueue {
+    fn upsert(&mut self, id: LeaseId, deadline: Instant) {
+        if let Some(old) = self.deadline_by_id.insert(id, deadline) {
+            self.by_deadline.remove(&(old, id));
+        }
+        self.by_deadline.insert((deadline, id));
+    }
+
+    fn remove(&mut self, id: LeaseId) {
+        if let Some(old) = self.deadline_by_id.remove(&id) {
+            self.by_deadline.remove(&(old, id));
+        }
+    }
+
+    fn peek(&self) -> Option<(LeaseId, Instant)> {
+        self.by_deadline.first().map(|&(deadline, id)| (id, deadline))
+    }
+
+    fn take_due<F: FnMut(LeaseId) -> DueCheck>(
+        &mut self,
+        now: Instant,
+        limit: usize,
+        rearm_at: Instant,
+        mut check: F,
+        out: &mut Vec<LeaseId>,
+    ) {
+        let mut reported = 0;
+        let mut rearmed = Vec::new();
+        while reported < limit {
+            let Some(&(deadline, id)) = self.by_deadline.first() else { break };
+            if deadline > now {
+                break;
+            }
+            self.by_deadline.pop_first();
+            match check(id) {
+                DueCheck::Gone => {
+                    self.deadline_by_id.remove(&id);
+                }
+                verdict => {
+                    rearmed.push(id);
+                    if verdict == DueCheck::Expired {
+                        out.push(id);
+                        reported += 1;
+                    }
+                }
+            }
+        }
+        // Re-armed entries go back after the walk so a `rearm_at <= now` cannot loop forever.
+        for id in rearmed {
+            self.deadline_by_id.insert(id, rearm_at);
+            self.by_deadline.insert((rearm_at, id));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_deadline.clear();
+        self.deadline_by_id.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.deadline_by_id.len()
+    }
+
+    fn deadline_of(&self, id: LeaseId) -> Option<Instant> {
+        self.deadline_by_id.get(&id).copied()
+    }
+}

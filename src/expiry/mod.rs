@@ -1,0 +1,60 @@
+//! The expiry index: which lease is due next (etcd's `LeaseExpiredNotifier`).
+//!
+//! Owns one contract, [`ExpiryQueue`], and its implementations. It holds at most one entry per
+//! lease ID and knows nothing of leases themselves: the lessor tells it, per due entry, whether the
+//! lease is gone (drop the entry), expired (re-arm and report it) or not (re-arm only). It never
+//! reads a clock: `now` is an argument.
+
+mod btree;
+
+pub use btree::BTreeQueue;
+
+use crate::lease::LeaseId;
+use crate::time::Instant;
+
+/// What the lessor says about a lease whose entry is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DueCheck {
+    /// The lease no longer exists: drop its entry (etcd's lazy removal of revoked leases).
+    Gone,
+    /// The lease has expired: re-arm its entry and report it.
+    Expired,
+    /// The lease exists and has not expired: re-arm its entry, do not report it.
+    Alive,
+}
+
+/// An index of lease deadlines with one entry per lease ID.
+///
+/// Every implementation must report due leases in the same order: by deadline, ties broken by
+/// lease ID ascending, and must never report an entry before its deadline.
+pub trait ExpiryQueue: Default + Clone {
+    /// Registers `id` at `deadline`, replacing its existing entry if it has one.
+    fn upsert(&mut self, id: LeaseId, deadline: Instant);
+    /// Removes `id`'s entry if there is one.
+    fn remove(&mut self, id: LeaseId);
+    /// The earliest entry.
+    fn peek(&self) -> Option<(LeaseId, Instant)>;
+    /// etcd's `findExpiredLeases`: walks entries with `deadline <= now` in order; asks `check`
+    /// about each; drops `Gone` ones; re-arms the others at `rearm_at`; appends `Expired` ones to
+    /// `out`, stopping once `limit` have been reported.
+    fn take_due<F: FnMut(LeaseId) -> DueCheck>(
+        &mut self,
+        now: Instant,
+        limit: usize,
+        rearm_at: Instant,
+        check: F,
+        out: &mut Vec<LeaseId>,
+    );
+    /// Removes every entry.
+    fn clear(&mut self);
+    /// Number of entries (live and lazily-removed leases alike).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The deadline of `id`'s entry, if it has one.
+    fn deadline_of(&self, id: LeaseId) -> Option<Instant>;
+}
+
+/// The implementation the lessor uses unless told otherwise.
+pub type DefaultExpiryQueue = BTreeQueue;

@@ -1,0 +1,144 @@
+//! The key-value store: revisions, puts with and without a lease, deletes, and the one-revision
+//! delete a revoke performs. It owns the KV's binding side (which lease a put names, detaching from
+//! the old lease and attaching to the new one, as etcd's mvcc does); the lessor owns leases.
+//!
+//! As in etcd, a new store is at revision 1 and its first write makes revision 2; a failed put and
+//! a delete of nothing consume no revision. The store is what etcd persists: it survives a crash
+//! as is. It keeps only the latest version of each key (no history, no compaction, no watches).
+
+use std::collections::BTreeMap;
+
+use crate::expiry::ExpiryQueue;
+use crate::lease::{LeaseError, LeaseId, Lessor, NO_LEASE};
+
+/// A store revision.
+pub type Revision = i64;
+
+/// The latest version of one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyValue {
+    pub value: String,
+    pub lease: LeaseId,
+    pub create_revision: Revision,
+    pub mod_revision: Revision,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Kv {
+    revision: Revision,
+    keys: BTreeMap<String, KeyValue>,
+}
+
+impl Default for Kv {
+    fn default() -> Kv {
+        Kv::new()
+    }
+}
+
+impl Kv {
+    pub fn new() -> Kv {
+        Kv { revision: 1, keys: BTreeMap::new() }
+    }
+
+    /// The current revision.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    pub fn get(&self, key: &str) -> Option<&KeyValue> {
+        self.keys.get(key)
+    }
+
+    /// Every key in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &KeyValue)> {
+        self.keys.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Put(key, value, lease): a lease that does not exist fails with `LeaseNotFound` and writes
+    /// nothing; otherwise the key moves from its old lease (if another) to the new one.
+    pub fn put<Q: ExpiryQueue>(
+        &mut self,
+        lessor: &mut Lessor<Q>,
+        key: &str,
+        value: &str,
+        lease: LeaseId,
+    ) -> Result<Revision, LeaseError> {
+        if lease != NO_LEASE && lessor.lookup(lease).is_none() {
+            return Err(LeaseError::LeaseNotFound);
+        }
+        let revision = self.revision + 1;
+        let (create_revision, version) = match self.keys.get(key) {
+            Some(old) => (old.create_revision, old.version + 1),
+            None => (revision, 1),
+        };
+        let old_lease = lessor.lease_of_key(key);
+        if old_lease != lease {
+            if old_lease != NO_LEASE {
+                // etcd logs and ignores a failed detach (the old lease may be gone).
+                let _ = lessor.detach(old_lease, key);
+            }
+            if lease != NO_LEASE {
+                lessor.attach(lease, key).expect("attach to a lease checked to exist just above");
+            }
+        }
+        self.keys.insert(
+            key.to_owned(),
+            KeyValue { value: value.to_owned(), lease, create_revision, mod_revision: revision, version },
+        );
+        self.revision = revision;
+        Ok(revision)
+    }
+
+    /// Delete(key): returns the revision after the delete and how many keys went (0 or 1).
+    pub fn delete<Q: ExpiryQueue>(&mut self, lessor: &mut Lessor<Q>, key: &str) -> (Revision, u32) {
+        match self.delete_keys_at_one_revision(lessor, &[key]) {
+            Some(revision) => (revision, 1),
+            None => (self.revision, 0),
+        }
+    }
+
+    /// Deletes every existing key of `keys` at one new revision, detaching each from its lease.
+    /// Returns that revision, or `None` (and no revision bump) when none of them existed.
+    pub fn delete_keys_at_one_revision<Q: ExpiryQueue, K: AsRef<str>>(
+        &mut self,
+        lessor: &mut Lessor<Q>,
+        keys: &[K],
+    ) -> Option<Revision> {
+        let mut deleted_any = false;
+        for key in keys {
+            let key = key.as_ref();
+            if self.keys.remove(key).is_some() {
+                deleted_any = true;
+                let lease = lessor.lease_of_key(key);
+                if lease != NO_LEASE {
+                    let _ = lessor.detach(lease, key);
+                }
+            }
+        }
+        if deleted_any {
+            self.revision += 1;
+            Some(self.revision)
+        } else {
+            None
+        }
+    }
+
+    /// After `Lessor::recover`: re-attach each key to the lease its latest version names (etcd's
+    /// mvcc restore). A key naming a lease that no longer exists stays unattached, as in etcd,
+    /// which logs the failure.
+    pub fn reattach<Q: ExpiryQueue>(&self, lessor: &mut Lessor<Q>) {
+        for (key, kv) in &self.keys {
+            if kv.lease != NO_LEASE {
+                let _ = lessor.attach(kv.lease, key);
+            }
+        }
+    }
+}

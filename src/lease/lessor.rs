@@ -1,0 +1,398 @@
+//! The lessor's state and its single-step operations: grant, attach, detach, lookup, leases,
+//! time-to-live, checkpoint, promote (with pile-up spreading), demote, recover, and the two 500 ms
+//! scans (expired leases, due checkpoints). Renew and revoke live in `renew.rs` and `revoke.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::config::{LessorConfig, MAX_LEASE_TTL_S};
+use super::persist::{LeaseRecord, LeaseRecords};
+use super::{LeaseError, LeaseId, NO_LEASE};
+use crate::bugs::Bug;
+use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryQueue};
+use crate::time::{Duration, Instant};
+
+/// One lease.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub id: LeaseId,
+    /// Granted TTL in seconds, after clamping.
+    pub ttl_s: i64,
+    /// Seconds from the last checkpoint; 0 = unset.
+    pub remaining_ttl_s: i64,
+    /// When it expires, or `Instant::FOREVER` on a non-primary lessor.
+    pub expiry: Instant,
+    /// Attached keys.
+    pub keys: BTreeSet<String>,
+}
+
+impl Lease {
+    /// `remaining_ttl` if set, else `ttl`.
+    pub fn remaining_or_ttl_s(&self) -> i64 {
+        if self.remaining_ttl_s > 0 { self.remaining_ttl_s } else { self.ttl_s }
+    }
+    /// etcd's `expired()`: no time left (never true for a FOREVER expiry).
+    pub fn is_expired(&self, now: Instant) -> bool {
+        !self.expiry.is_forever() && self.expiry <= now
+    }
+    /// etcd's `refresh(extend)`: `expiry = now + extend + remaining_or_ttl`.
+    pub(super) fn refresh(&mut self, now: Instant, extend: Duration) {
+        self.expiry = now + extend + Duration::from_secs_i64(self.remaining_or_ttl_s());
+    }
+    fn record(&self) -> LeaseRecord {
+        LeaseRecord { id: self.id, ttl_s: self.ttl_s, remaining_ttl_s: self.remaining_ttl_s }
+    }
+}
+
+/// A TimeToLive answer for a known lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeToLive {
+    pub id: LeaseId,
+    /// Whole seconds left, truncated toward zero; 0 or negative for an expired, unrevoked lease.
+    pub ttl_s: i64,
+    pub granted_ttl_s: i64,
+    pub keys: Vec<String>,
+}
+
+/// etcd's lessor. `Q` is the expiry index (see `expiry`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
+    pub(super) config: LessorConfig,
+    pub(super) primary: bool,
+    pub(super) leases: BTreeMap<LeaseId, Lease>,
+    /// The reverse index: key → the lease it is attached to (etcd's `itemMap`).
+    pub(super) item_map: BTreeMap<String, LeaseId>,
+    pub(super) expiry_queue: Q,
+    /// The checkpoint schedule as a multiset of `(when, id)` → count (etcd's checkpoint heap, which
+    /// may hold one lease more than once).
+    pub(super) checkpoint_schedule: BTreeMap<(Instant, LeaseId), u32>,
+    /// The lease bucket on disk.
+    pub(super) records: LeaseRecords,
+}
+
+impl<Q: ExpiryQueue> Lessor<Q> {
+    /// A new, empty, non-primary lessor (as etcd's `NewLessor`; the server promotes it).
+    pub fn new(config: LessorConfig) -> Lessor<Q> {
+        Lessor {
+            config,
+            primary: false,
+            leases: BTreeMap::new(),
+            item_map: BTreeMap::new(),
+            expiry_queue: Q::default(),
+            checkpoint_schedule: BTreeMap::new(),
+            records: LeaseRecords::default(),
+        }
+    }
+
+    /// Rebuilds a lessor from persisted records (etcd's `initAndRecover`): TTLs clamped up to the
+    /// minimum, persisted remaining TTLs kept, every expiry FOREVER until the next promote, queues
+    /// empty, non-primary. The KV layer then re-attaches keys (`Kv::reattach`).
+    pub fn recover(config: LessorConfig, records: LeaseRecords) -> Lessor<Q> {
+        let mut lessor = Lessor::new(config);
+        for record in records.iter() {
+            let ttl_s = record.ttl_s.max(lessor.config.min_ttl_s);
+            lessor.leases.insert(
+                record.id,
+                Lease {
+                    id: record.id,
+                    ttl_s,
+                    remaining_ttl_s: record.remaining_ttl_s,
+                    expiry: Instant::FOREVER,
+                    keys: BTreeSet::new(),
+                },
+            );
+        }
+        lessor.records = records;
+        lessor
+    }
+
+    pub fn config(&self) -> &LessorConfig {
+        &self.config
+    }
+    pub fn is_primary(&self) -> bool {
+        self.primary
+    }
+    /// What survives a crash: the lease bucket.
+    pub fn records(&self) -> &LeaseRecords {
+        &self.records
+    }
+    pub fn expiry_queue(&self) -> &Q {
+        &self.expiry_queue
+    }
+    /// The checkpoint schedule, `(when, id)` in order, with repeats.
+    pub fn checkpoint_schedule(&self) -> impl Iterator<Item = (Instant, LeaseId)> + '_ {
+        self.checkpoint_schedule
+            .iter()
+            .flat_map(|(&(when, id), &count)| std::iter::repeat_n((when, id), count as usize))
+    }
+
+    /// Grant(id, ttl): checks in etcd's order — zero ID, TTL too large, duplicate — then clamps the
+    /// TTL up to the minimum. Returns the lease as granted.
+    pub fn grant(&mut self, now: Instant, id: LeaseId, ttl_s: i64) -> Result<&Lease, LeaseError> {
+        if id == NO_LEASE {
+            return Err(LeaseError::LeaseNotFound);
+        }
+        if ttl_s > MAX_LEASE_TTL_S {
+            return Err(LeaseError::TtlTooLarge);
+        }
+        if self.leases.contains_key(&id) {
+            return Err(LeaseError::LeaseExists);
+        }
+        let mut lease = Lease {
+            id,
+            ttl_s: ttl_s.max(self.config.min_ttl_s),
+            remaining_ttl_s: 0,
+            expiry: Instant::FOREVER,
+            keys: BTreeSet::new(),
+        };
+        if self.primary {
+            lease.refresh(now, Duration::ZERO);
+        }
+        self.records.put(lease.record());
+        if self.primary {
+            self.expiry_queue.upsert(id, lease.expiry);
+            self.schedule_checkpoint_if_needed(now, &lease);
+        } else if self.config.bugs.has(Bug::Etcd11731) {
+            // BUG etcd-11731: followers registered every lease in the expiry queue; with a FOREVER
+            // deadline the entry is never popped, so the queue grows without bound.
+            self.expiry_queue.upsert(id, lease.expiry);
+        }
+        Ok(self.leases.entry(id).or_insert(lease))
+    }
+
+    /// Attach(id, key): the lease must exist.
+    pub fn attach(&mut self, id: LeaseId, key: &str) -> Result<(), LeaseError> {
+        let lease = self.leases.get_mut(&id).ok_or(LeaseError::LeaseNotFound)?;
+        lease.keys.insert(key.to_owned());
+        self.item_map.insert(key.to_owned(), id);
+        Ok(())
+    }
+
+    /// Detach(id, key): the lease must exist.
+    pub fn detach(&mut self, id: LeaseId, key: &str) -> Result<(), LeaseError> {
+        let lease = self.leases.get_mut(&id).ok_or(LeaseError::LeaseNotFound)?;
+        lease.keys.remove(key);
+        if self.item_map.get(key) == Some(&id) {
+            self.item_map.remove(key);
+        }
+        Ok(())
+    }
+
+    /// The lease a key is attached to (etcd's `GetLease`), `NO_LEASE` if none.
+    pub fn lease_of_key(&self, key: &str) -> LeaseId {
+        self.item_map.get(key).copied().unwrap_or(NO_LEASE)
+    }
+
+    pub fn lookup(&self, id: LeaseId) -> Option<&Lease> {
+        self.leases.get(&id)
+    }
+
+    /// Every lease, expired-but-unrevoked ones included, sorted by time left (ties by ID).
+    pub fn leases(&self) -> Vec<&Lease> {
+        let mut all: Vec<&Lease> = self.leases.values().collect();
+        all.sort_by_key(|l| (l.expiry, l.id));
+        all
+    }
+
+    /// Every lease in ID order.
+    pub fn leases_by_id(&self) -> impl Iterator<Item = &Lease> {
+        self.leases.values()
+    }
+
+    pub fn lease_count(&self) -> usize {
+        self.leases.len()
+    }
+
+    /// TimeToLive(id): `Ok(None)` for an unknown lease (the server answers `ttl = -1`); a lease
+    /// whose expiry is FOREVER (demoted lessor) is `LeaderChanged`, never a huge TTL.
+    pub fn time_to_live(&self, now: Instant, id: LeaseId) -> Result<Option<TimeToLive>, LeaseError> {
+        let Some(lease) = self.leases.get(&id) else { return Ok(None) };
+        if lease.expiry.is_forever() {
+            return Err(LeaseError::LeaderChanged);
+        }
+        // Truncation toward zero, as Go's int64(d.Seconds()).
+        let ttl_s = lease.expiry.signed_ms_since(now) / 1000;
+        Ok(Some(TimeToLive {
+            id,
+            ttl_s,
+            granted_ttl_s: lease.ttl_s,
+            keys: lease.keys.iter().cloned().collect(),
+        }))
+    }
+
+    /// Checkpoint(id, remaining): always succeeds, unknown leases included. Sets the remaining TTL,
+    /// persists it when persistence is on, and reschedules on a primary. Never changes the expiry.
+    pub fn checkpoint(&mut self, now: Instant, id: LeaseId, remaining_ttl_s: i64) {
+        let Some(lease) = self.leases.get_mut(&id) else { return };
+        lease.remaining_ttl_s = remaining_ttl_s;
+        let (record, snapshot) = (lease.record(), lease.clone());
+        if self.config.checkpoint_persist {
+            self.records.put(record);
+        }
+        if self.primary {
+            self.schedule_checkpoint_if_needed(now, &snapshot);
+        }
+    }
+
+    /// Promote(extend): become primary; every lease gets `now + extend + remaining_or_ttl`, then
+    /// pile-ups are spread so at most 3/4 of the revoke rate expire in any one second.
+    pub fn promote(&mut self, now: Instant, extend: Duration) {
+        self.primary = true;
+        let ids: Vec<LeaseId> = self.leases.keys().copied().collect();
+        for &id in &ids {
+            self.refresh_and_register(now, id, extend);
+        }
+        let revoke_rate = self.config.revoke_rate_per_s;
+        if self.leases.len() < revoke_rate {
+            return; // no possibility of a pile-up
+        }
+        let mut by_expiry: Vec<(Instant, LeaseId)> = self.leases.values().map(|l| (l.expiry, l.id)).collect();
+        by_expiry.sort();
+        let remaining_ms = |expiry: Instant| expiry.signed_ms_since(now);
+        let mut base_window_ms = remaining_ms(by_expiry[0].0);
+        let mut next_window_ms = base_window_ms + 1000;
+        let mut expires: i64 = 0;
+        let target_per_s = (3 * revoke_rate / 4) as i64;
+        for (expiry, id) in by_expiry {
+            let remaining = remaining_ms(expiry);
+            if remaining > next_window_ms {
+                base_window_ms = remaining;
+                next_window_ms = base_window_ms + 1000;
+                expires = 1;
+                continue;
+            }
+            expires += 1;
+            if expires <= target_per_s {
+                continue;
+            }
+            // etcd: leases n seconds ahead of the base window are extended by only one second.
+            let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - base_window_ms) as f64;
+            let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
+            next_window_ms = base_window_ms + delay_ms;
+            self.refresh_and_register(now, id, extend + Duration::from_ms(delay_ms.max(0) as u64));
+        }
+    }
+
+    fn refresh_and_register(&mut self, now: Instant, id: LeaseId, extend: Duration) {
+        let lease = self.leases.get_mut(&id).expect("refresh_and_register of a known lease");
+        lease.refresh(now, extend);
+        let (expiry, snapshot) = (lease.expiry, lease.clone());
+        self.expiry_queue.upsert(id, expiry);
+        self.schedule_checkpoint_if_needed(now, &snapshot);
+    }
+
+    /// Demote(): not primary; every expiry FOREVER; expiry and checkpoint queues cleared. The driver
+    /// wakes its blocked renewers with `NotPrimary`.
+    pub fn demote(&mut self) {
+        self.primary = false;
+        for lease in self.leases.values_mut() {
+            lease.expiry = Instant::FOREVER;
+        }
+        self.checkpoint_schedule.clear();
+        self.expiry_queue.clear();
+    }
+
+    /// The 500 ms expired-lease scan (etcd's `revokeExpiredLeases` → `findExpiredLeases`): on a
+    /// primary, at most `revoke_rate/2` expired leases, in deadline order. Entries of gone leases
+    /// are dropped; due entries are re-armed at `now + retry_interval` so a lost revoke is retried.
+    pub fn find_expired_leases(&mut self, now: Instant) -> Vec<LeaseId> {
+        let mut expired = Vec::new();
+        if !self.primary {
+            return expired;
+        }
+        let limit = self.config.revoke_limit_per_scan();
+        let rearm_at = now + self.config.retry_interval;
+        let leases = &self.leases;
+        self.expiry_queue.take_due(
+            now,
+            limit,
+            rearm_at,
+            |id| match leases.get(&id) {
+                None => DueCheck::Gone,
+                Some(lease) if lease.is_expired(now) => DueCheck::Expired,
+                Some(_) => DueCheck::Alive,
+            },
+            &mut expired,
+        );
+        if self.config.bugs.has(Bug::Etcd10693) {
+            // BUG etcd-10693: an expired lease was popped once and never re-armed; if its revoke
+            // proposal is lost it is never tried again.
+            for &id in &expired {
+                self.expiry_queue.remove(id);
+            }
+        }
+        expired
+    }
+
+    /// The 500 ms checkpoint scan (etcd's `findDueScheduledCheckpoints`): on a primary with
+    /// checkpointing on, up to `limit` `(id, remaining_ttl_s)` checkpoints to replicate, skipping
+    /// leases that are gone, expired, or whose remaining TTL is not below their TTL.
+    pub fn find_due_checkpoints(&mut self, now: Instant, limit: usize) -> Vec<(LeaseId, i64)> {
+        let mut due = Vec::new();
+        if !self.primary || !self.config.checkpointing {
+            return due;
+        }
+        while due.len() < limit {
+            let Some(mut entry) = self.checkpoint_schedule.first_entry() else { break };
+            let (when, id) = *entry.key();
+            if when > now {
+                break;
+            }
+            if *entry.get() > 1 {
+                *entry.get_mut() -= 1;
+            } else {
+                entry.remove();
+            }
+            let Some(lease) = self.leases.get(&id) else { continue };
+            if lease.is_expired(now) {
+                continue;
+            }
+            // ceil of the seconds left
+            let remaining_ms = lease.expiry.signed_ms_since(now);
+            let remaining_ttl_s = (remaining_ms + 999).div_euclid(1000);
+            if remaining_ttl_s >= lease.ttl_s {
+                continue;
+            }
+            due.push((id, remaining_ttl_s));
+        }
+        due
+    }
+
+    pub(super) fn schedule_checkpoint_if_needed(&mut self, now: Instant, lease: &Lease) {
+        if !self.config.checkpointing {
+            return;
+        }
+        let interval = self.config.checkpoint_interval;
+        if lease.remaining_or_ttl_s() * 1000 > interval.as_ms() as i64 {
+            *self.checkpoint_schedule.entry((now + interval, lease.id)).or_insert(0) += 1;
+        }
+    }
+
+    /// Removes a lease from the map and from disk (the second half of etcd's `Revoke`).
+    pub(super) fn remove_lease(&mut self, id: LeaseId) -> Option<Lease> {
+        let lease = self.leases.remove(&id)?;
+        for key in &lease.keys {
+            if self.item_map.get(key) == Some(&id) {
+                self.item_map.remove(key);
+            }
+        }
+        self.records.delete(id);
+        Some(lease)
+    }
+
+    /// Checks the lessor's own invariants (programmer errors), O(n): `debug_assert!` callers only.
+    pub fn assert_consistent(&self) {
+        for (key, id) in &self.item_map {
+            let lease = self.leases.get(id);
+            assert!(
+                lease.is_some_and(|l| l.keys.contains(key)),
+                "item_map says key {key:?} is attached to lease {id}, but that lease does not list it"
+            );
+        }
+        for lease in self.leases.values() {
+            for key in &lease.keys {
+                assert_eq!(self.item_map.get(key), Some(&lease.id), "lease {} lists key {key:?}", lease.id);
+            }
+            assert!(self.records.get(lease.id).is_some(), "lease {} has no persisted record", lease.id);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! leasesim: a deterministic simulation and model-checking harness for etcd-style leases.
+//!
+//! The crate map (no logic lives here):
+//! - [`time`]: simulated instants and durations in milliseconds; no clock.
+//! - [`lease`]: the lessor, etcd's lease state machine, sans-IO.
+//! - [`expiry`]: the expiry index the lessor scans.
+//! - [`kv`]: the key-value store with lease attachment and revisions.
+//! - [`oracle`]: the properties of SPEC §5, written once, and the naive reference model.
+//! - [`bugs`]: the named switches that put real etcd bugs back.
+//! - [`trace`]: the trace language and the single-member replayer.
+//! - [`sim`]: the seeded world: clocks, network, raft cluster, clients, faults.
+
+pub mod bugs;
+pub mod expiry;
+pub mod kv;
+pub mod lease;
+pub mod oracle;
+pub mod sim;
+pub mod time;
+pub mod trace;

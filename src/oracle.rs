@@ -1,0 +1,338 @@
+//! The oracle: the properties of SPEC §5 (and two structural ones) written once, as functions over
+//! a view of the state and the recorded history, for proptest, the simulator and the models alike.
+//!
+//! Owns the property names (stable strings), [`Violation`], the [`History`] of what clients were
+//! told (grants, renew replies, revokes) judged in true time, and the state checks. It does not
+//! drive anything and never reads a clock: every event carries its true time. The naive reference
+//! model used by the property tests lives in `oracle::reference`.
+
+pub mod reference;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::expiry::ExpiryQueue;
+use crate::kv::Kv;
+use crate::lease::{LeaseId, Lessor, RevokeTicket, NO_LEASE};
+use crate::time::{Duration, Instant};
+
+pub const NO_KEY_OUTLIVES_ITS_LEASE: &str = "no_key_outlives_its_lease";
+pub const RENEW_NEVER_RESURRECTS: &str = "renew_never_resurrects";
+pub const NO_EARLY_REVOKE: &str = "no_early_revoke";
+pub const REPLICAS_AGREE: &str = "replicas_agree";
+pub const TTL_BOUNDED: &str = "ttl_bounded";
+pub const KEEPALIVE_IMPLIES_ALIVE: &str = "keepalive_implies_alive";
+/// Structural: the expiry queue holds nothing on a non-primary (catches etcd-11731).
+pub const EXPIRY_QUEUE_BOUNDED: &str = "expiry_queue_bounded";
+/// Timeliness: while a leader exists, a lease past its promised deadline is revoked within one scan
+/// period plus the retry interval (plus commit latency) (catches etcd-10693 with a lost proposal).
+pub const REVOKED_IN_TIME: &str = "revoked_in_time";
+
+/// Every property name, in report order.
+pub const ALL_PROPERTIES: [&str; 8] = [
+    NO_KEY_OUTLIVES_ITS_LEASE,
+    RENEW_NEVER_RESURRECTS,
+    NO_EARLY_REVOKE,
+    REPLICAS_AGREE,
+    TTL_BOUNDED,
+    KEEPALIVE_IMPLIES_ALIVE,
+    EXPIRY_QUEUE_BOUNDED,
+    REVOKED_IN_TIME,
+];
+
+/// A broken property and what broke it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Violation {
+    pub property: &'static str,
+    pub detail: String,
+}
+
+impl Violation {
+    fn new(property: &'static str, detail: String) -> Violation {
+        Violation { property, detail }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.property, self.detail)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+pub type Verdict = Result<(), Violation>;
+
+// ---------------------------------------------------------------------------------------------
+// State properties: one member's lessor and KV.
+
+/// `no_key_outlives_its_lease` (state part): every key bound to a lease in the KV is bound to a
+/// lease that exists and lists it, and every key a lease lists is in the KV bound to that lease.
+pub fn check_attachments<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv) -> Verdict {
+    for (key, kv_entry) in kv.iter() {
+        if kv_entry.lease == NO_LEASE {
+            continue;
+        }
+        match lessor.lookup(kv_entry.lease) {
+            None => {
+                return Err(Violation::new(
+                    NO_KEY_OUTLIVES_ITS_LEASE,
+                    format!("key {key:?} is still attached to lease {} which is gone", kv_entry.lease),
+                ));
+            }
+            Some(lease) if !lease.keys.contains(key) => {
+                return Err(Violation::new(
+                    NO_KEY_OUTLIVES_ITS_LEASE,
+                    format!("key {key:?} names lease {} but the lease does not list it", lease.id),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for lease in lessor.leases_by_id() {
+        for key in &lease.keys {
+            if kv.get(key).map(|e| e.lease) != Some(lease.id) {
+                return Err(Violation::new(
+                    NO_KEY_OUTLIVES_ITS_LEASE,
+                    format!("lease {} lists key {key:?} which the KV does not bind to it", lease.id),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `no_key_outlives_its_lease` (atomicity part): a revoke deletes all its keys at one revision.
+pub fn check_revoke_atomic(ticket: &RevokeTicket) -> Verdict {
+    if ticket.revisions.len() > 1 {
+        return Err(Violation::new(
+            NO_KEY_OUTLIVES_ITS_LEASE,
+            format!("revoke of lease {} deleted its keys at {} revisions {:?}", ticket.id, ticket.revisions.len(), ticket.revisions),
+        ));
+    }
+    Ok(())
+}
+
+/// `expiry_queue_bounded`: a non-primary's expiry queue is empty; a primary's holds no more entries
+/// than it has leases plus `revoked_pending` (revoked leases whose entries are dropped lazily).
+pub fn check_expiry_queue<Q: ExpiryQueue>(lessor: &Lessor<Q>, revoked_pending: usize) -> Verdict {
+    let len = lessor.expiry_queue().len();
+    if !lessor.is_primary() && len > 0 {
+        return Err(Violation::new(
+            EXPIRY_QUEUE_BOUNDED,
+            format!("a non-primary lessor holds {len} expiry-queue entries (it must hold none)"),
+        ));
+    }
+    let bound = lessor.lease_count() + revoked_pending;
+    if lessor.is_primary() && len > bound {
+        return Err(Violation::new(
+            EXPIRY_QUEUE_BOUNDED,
+            format!("the primary's expiry queue holds {len} entries for {} leases (+{revoked_pending} revoked)", lessor.lease_count()),
+        ));
+    }
+    Ok(())
+}
+
+/// `keepalive_implies_alive`: when a keep-alive reply is produced, the lease exists on the lessor
+/// that produced it and its keys are consistently attached.
+pub fn check_keepalive_alive<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv, id: LeaseId) -> Verdict {
+    if lessor.lookup(id).is_none() {
+        return Err(Violation::new(
+            KEEPALIVE_IMPLIES_ALIVE,
+            format!("a keep-alive of lease {id} succeeded although the lease is gone"),
+        ));
+    }
+    check_attachments(lessor, kv).map_err(|v| Violation::new(KEEPALIVE_IMPLIES_ALIVE, v.detail))
+}
+
+/// `ttl_bounded`: a TimeToLive reply never exceeds the granted TTL.
+pub fn check_ttl_bounded(id: LeaseId, ttl_s: i64, granted_ttl_s: i64) -> Verdict {
+    if ttl_s > granted_ttl_s {
+        return Err(Violation::new(
+            TTL_BOUNDED,
+            format!("TimeToLive of lease {id} answered ttl={ttl_s}s above its granted {granted_ttl_s}s"),
+        ));
+    }
+    Ok(())
+}
+
+/// What the replica comparison looks at: everything replicated, nothing local (expiries and
+/// queues differ legitimately between a primary and the rest).
+#[derive(Debug, PartialEq, Eq)]
+struct ReplicatedState<'a> {
+    leases: Vec<(LeaseId, i64, i64, Vec<&'a String>)>,
+    kv: &'a Kv,
+}
+
+fn replicated_state<'a, Q: ExpiryQueue>(lessor: &'a Lessor<Q>, kv: &'a Kv) -> ReplicatedState<'a> {
+    ReplicatedState {
+        leases: lessor.leases_by_id().map(|l| (l.id, l.ttl_s, l.remaining_ttl_s, l.keys.iter().collect())).collect(),
+        kv,
+    }
+}
+
+/// `replicas_agree`: members that applied the same log prefix (`applied_index`) hold identical
+/// leases (ID, TTL, remaining TTL), attachments and keys. `members` is `(name, applied, lessor, kv)`.
+pub fn check_replicas_agree<Q: ExpiryQueue>(members: &[(&str, u64, &Lessor<Q>, &Kv)]) -> Verdict {
+    for (i, (name_a, applied_a, lessor_a, kv_a)) in members.iter().enumerate() {
+        for (name_b, applied_b, lessor_b, kv_b) in &members[i + 1..] {
+            if applied_a != applied_b {
+                continue;
+            }
+            let (a, b) = (replicated_state(*lessor_a, kv_a), replicated_state(*lessor_b, kv_b));
+            if a != b {
+                return Err(Violation::new(
+                    REPLICAS_AGREE,
+                    format!("{name_a} and {name_b} both applied index {applied_a} but differ: {}", describe_difference(&a, &b)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe_difference(a: &ReplicatedState<'_>, b: &ReplicatedState<'_>) -> String {
+    if a.leases != b.leases {
+        return format!("leases {:?} vs {:?}", a.leases, b.leases);
+    }
+    if a.kv.revision() != b.kv.revision() {
+        return format!("KV revision {} vs {}", a.kv.revision(), b.kv.revision());
+    }
+    let keys_a: Vec<_> = a.kv.iter().collect();
+    let keys_b: Vec<_> = b.kv.iter().collect();
+    format!("keys {keys_a:?} vs {keys_b:?}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// History properties, judged in true time.
+
+/// What the history knows of one lease ID's current incarnation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseFate {
+    pub ttl_s: i64,
+    pub granted_at: Instant,
+    /// The latest deadline any successful grant or renew promised a client, in true time.
+    pub promised_deadline: Instant,
+    /// The latest deadline any leader set for it (promised deadline, or a promote's extension), in
+    /// true time: what `revoked_in_time` allows.
+    pub server_deadline: Instant,
+    /// Revoke proposals for it that were lost (each one allows a retry interval more).
+    pub lost_revokes: u32,
+    /// When a revoke of it was first applied (true time), and whether it was the expiry scan's.
+    pub revoked: Option<(Instant, bool)>,
+}
+
+/// The recorded history that the history properties are judged against.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct History {
+    leases: BTreeMap<LeaseId, LeaseFate>,
+}
+
+impl History {
+    pub fn new() -> History {
+        History::default()
+    }
+
+    pub fn fate(&self, id: LeaseId) -> Option<&LeaseFate> {
+        self.leases.get(&id)
+    }
+
+    pub fn fates(&self) -> impl Iterator<Item = (LeaseId, &LeaseFate)> {
+        self.leases.iter().map(|(id, fate)| (*id, fate))
+    }
+
+    /// A grant was applied (a new incarnation of `id` starts) at true time `at`.
+    pub fn on_grant(&mut self, at: Instant, id: LeaseId, ttl_s: i64) {
+        let deadline = at + Duration::from_secs_i64(ttl_s);
+        self.leases.insert(
+            id,
+            LeaseFate { ttl_s, granted_at: at, promised_deadline: deadline, server_deadline: deadline, lost_revokes: 0, revoked: None },
+        );
+    }
+
+    /// A keep-alive reply `ttl_s` for `id` was produced at true time `at`. `renew_never_resurrects`:
+    /// a lease that was revoked (and not granted again) never renews successfully.
+    pub fn on_renew_ok(&mut self, at: Instant, id: LeaseId, ttl_s: i64) -> Verdict {
+        let Some(fate) = self.leases.get_mut(&id) else {
+            return Err(Violation::new(RENEW_NEVER_RESURRECTS, format!("renew of lease {id} succeeded but it was never granted")));
+        };
+        if let Some((revoked_at, _)) = fate.revoked {
+            return Err(Violation::new(
+                RENEW_NEVER_RESURRECTS,
+                format!("renew of lease {id} succeeded at {at} after it was revoked at {revoked_at}"),
+            ));
+        }
+        fate.promised_deadline = fate.promised_deadline.max(at + Duration::from_secs_i64(ttl_s));
+        fate.server_deadline = fate.server_deadline.max(fate.promised_deadline);
+        Ok(())
+    }
+
+    /// A new leader promoted its lessor and set `id` to expire at `expiry` (in true time).
+    pub fn on_promote(&mut self, id: LeaseId, expiry: Instant) {
+        if let Some(fate) = self.leases.get_mut(&id) {
+            fate.server_deadline = fate.server_deadline.max(expiry);
+        }
+    }
+
+    /// A revoke proposal for `id` was lost (dropped before it committed).
+    pub fn on_revoke_lost(&mut self, id: LeaseId) {
+        if let Some(fate) = self.leases.get_mut(&id) {
+            fate.lost_revokes += 1;
+        }
+    }
+
+    /// A revoke of `id` was applied at true time `at`; `by_expiry` when the expiry scan proposed
+    /// it. `no_early_revoke`: an expiry revoke comes no earlier than the promised deadline minus
+    /// `drift_tolerance` (the clock-drift bound over the lease's TTL).
+    pub fn on_revoke(&mut self, at: Instant, id: LeaseId, by_expiry: bool, drift_tolerance: Duration) -> Verdict {
+        let Some(fate) = self.leases.get_mut(&id) else { return Ok(()) };
+        if fate.revoked.is_some() {
+            return Ok(());
+        }
+        fate.revoked = Some((at, by_expiry));
+        if by_expiry && at + drift_tolerance < fate.promised_deadline {
+            return Err(Violation::new(
+                NO_EARLY_REVOKE,
+                format!(
+                    "lease {id} was revoked by expiry at {at}, before its promised deadline {} (tolerance {drift_tolerance})",
+                    fate.promised_deadline
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `renew_never_resurrects` (state part): a lease revoked and not granted again is absent from
+    /// a member that has applied the revoke (`applied_revoke(id)` says whether it has).
+    pub fn check_not_resurrected<Q: ExpiryQueue>(&self, lessor: &Lessor<Q>, applied_revoke: impl Fn(LeaseId) -> bool) -> Verdict {
+        for (id, fate) in &self.leases {
+            if fate.revoked.is_some() && applied_revoke(*id) && lessor.lookup(*id).is_some() {
+                return Err(Violation::new(
+                    RENEW_NEVER_RESURRECTS,
+                    format!("lease {id} was revoked but is present again without a new grant"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `revoked_in_time`: at true time `now`, while a stable leader exists, no unrevoked lease is
+    /// past the deadline its leaders set (`server_deadline`) by more than `bound` (the scan period
+    /// plus the retry interval plus commit latency), plus one more `retry_interval` for each of
+    /// its revoke proposals beyond the first that was lost.
+    pub fn check_revoked_in_time(&self, now: Instant, bound: Duration, retry_interval: Duration) -> Verdict {
+        for (id, fate) in &self.leases {
+            let retries = Duration::from_ms(retry_interval.as_ms() * u64::from(fate.lost_revokes.saturating_sub(1)));
+            if fate.revoked.is_none() && fate.server_deadline + bound + retries < now {
+                return Err(Violation::new(
+                    REVOKED_IN_TIME,
+                    format!(
+                        "lease {id} due at {} is still not revoked at {now} (allowed {bound} + {retries} for {} lost revokes)",
+                        fate.server_deadline, fate.lost_revokes
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! The trace language: scenario files of one command per line, and the single-member replayer
+//! that answers each with exactly one reply line (`leasesim replay`).
+//!
+//! Owns the grammar (`parse`), the reply format and the replayer (`replay`). It does not own the
+//! semantics: every command goes to the lessor and KV, and every reply is checked by the oracle.
+
+mod parse;
+mod replay;
+
+pub use parse::{parse_line, parse_trace, Command, Line, ParseError, TraceConfig};
+pub use replay::{replay_trace, ReplayOutcome, Replayer};

@@ -1,0 +1,343 @@
+//! The single-member replayer: one lessor and KV that are leader from time 0 (promoted with extend
+//! 0), time moving only with `advance`, the leader's scans at every multiple of 500 ms of trace
+//! time with their revokes (and checkpoints) applied at once. Every command answers one reply
+//! line; after every command the oracle checks the state and the history.
+
+use std::collections::BTreeMap;
+
+use super::parse::{parse_trace, Command, ParseError, TraceConfig};
+use crate::bugs::Bugs;
+use crate::kv::Kv;
+use crate::lease::{
+    LeaseError, LeaseId, Lessor, RenewBegin, RenewTicket, RevokeStep, RevokeTicket, EXPIRY_SCAN_PERIOD,
+    MAX_CHECKPOINT_BATCH,
+};
+use crate::oracle::{self, History, Verdict, Violation};
+use crate::time::{Duration, Instant};
+
+/// A single member, driven by trace commands.
+#[derive(Clone, Debug)]
+pub struct Replayer {
+    config: TraceConfig,
+    lessor: Lessor,
+    kv: Kv,
+    now: Instant,
+    history: History,
+    renews: BTreeMap<LeaseId, RenewTicket>,
+    revokes: BTreeMap<LeaseId, RevokeTicket>,
+    revokes_to_lose: u32,
+    next_server_id: LeaseId,
+}
+
+/// What a whole replay printed, and the violation that stopped it, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    pub replies: Vec<String>,
+    /// The 1-based line of the command after which a property failed, and the violation.
+    pub violation: Option<(usize, Violation)>,
+}
+
+/// Replays a trace text; `bugs` are switched on in addition to nothing (the default path).
+pub fn replay_trace(text: &str, bugs: Bugs) -> Result<ReplayOutcome, ParseError> {
+    let (config, commands) = parse_trace(text)?;
+    let mut replayer = Replayer::new(config.with_bugs(bugs));
+    let mut replies = Vec::with_capacity(commands.len());
+    for (line, command) in commands {
+        let (reply, verdict) = replayer.execute(&command).map_err(|message| ParseError { line, message })?;
+        replies.push(reply);
+        if let Err(violation) = verdict {
+            return Ok(ReplayOutcome { replies, violation: Some((line, violation)) });
+        }
+    }
+    Ok(ReplayOutcome { replies, violation: None })
+}
+
+fn error_reply(error: LeaseError) -> String {
+    format!("err {error}")
+}
+
+fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
+    items.into_iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+}
+
+impl Replayer {
+    /// A leader from time 0, promoted with extend 0.
+    pub fn new(config: TraceConfig) -> Replayer {
+        let mut lessor = Lessor::new(config.lessor.clone());
+        lessor.promote(Instant::EPOCH, Duration::ZERO);
+        Replayer {
+            config,
+            lessor,
+            kv: Kv::new(),
+            now: Instant::EPOCH,
+            history: History::new(),
+            renews: BTreeMap::new(),
+            revokes: BTreeMap::new(),
+            revokes_to_lose: 0,
+            next_server_id: 1,
+        }
+    }
+
+    pub fn lessor(&self) -> &Lessor {
+        &self.lessor
+    }
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Runs one command: its reply line and the oracle's verdict after it. `Err` is a misuse of the
+    /// step commands (for example `renew-end` with no renew begun).
+    pub fn execute(&mut self, command: &Command) -> Result<(String, Verdict), String> {
+        let mut verdict = Ok(());
+        let reply = self.apply(command, &mut verdict)?;
+        debug_assert!({
+            self.lessor.assert_consistent();
+            true
+        });
+        let verdict = verdict.and_then(|()| self.check_state());
+        Ok((reply, verdict))
+    }
+
+    fn apply(&mut self, command: &Command, verdict: &mut Verdict) -> Result<String, String> {
+        let now = self.now;
+        let reply = match *command {
+            Command::Grant { id, ttl_s } => {
+                let id = if id == 0 { self.pick_server_id() } else { id };
+                match self.lessor.grant(now, id, ttl_s) {
+                    Ok(lease) => {
+                        let ttl_s = lease.ttl_s;
+                        self.history.on_grant(now, id, ttl_s);
+                        format!("ok id={id} ttl={ttl_s}")
+                    }
+                    Err(e) => error_reply(e),
+                }
+            }
+            Command::Revoke { id } => match self.lessor.revoke_begin(id) {
+                Ok(mut ticket) => {
+                    while !ticket.is_done() {
+                        self.lessor.revoke_step(&mut self.kv, &mut ticket);
+                    }
+                    *verdict = self.finish_revoke(&ticket, false);
+                    "ok".to_owned()
+                }
+                Err(e) => error_reply(e),
+            },
+            Command::Renew { id } => match self.lessor.renew_begin(now, id) {
+                Ok(RenewBegin::Blocked) => "blocked".to_owned(),
+                Ok(RenewBegin::Proceed(ticket)) => {
+                    if ticket.needs_checkpoint {
+                        self.lessor.checkpoint(now, id, 0);
+                    }
+                    self.renew_finish(ticket, verdict)
+                }
+                Err(e) => error_reply(e),
+            },
+            Command::Put { ref key, ref value, lease } => match self.kv.put(&mut self.lessor, key, value, lease) {
+                Ok(revision) => format!("ok rev={revision}"),
+                Err(e) => error_reply(e),
+            },
+            Command::Delete { ref key } => {
+                let (revision, deleted) = self.kv.delete(&mut self.lessor, key);
+                format!("ok rev={revision} deleted={deleted}")
+            }
+            Command::Get { ref key } => match self.kv.get(key) {
+                Some(kv) => format!("ok value={} lease={} mod_rev={}", kv.value, kv.lease, kv.mod_revision),
+                None => "ok none".to_owned(),
+            },
+            Command::Ttl { id, keys } => match self.lessor.time_to_live(now, id) {
+                Ok(None) => format!("ok id={id} ttl=-1"),
+                Ok(Some(answer)) => {
+                    *verdict = oracle::check_ttl_bounded(id, answer.ttl_s, answer.granted_ttl_s);
+                    let mut reply = format!("ok id={id} ttl={} granted={}", answer.ttl_s, answer.granted_ttl_s);
+                    if keys {
+                        reply.push_str(&format!(" keys={}", answer.keys.join(",")));
+                    }
+                    reply
+                }
+                Err(e) => error_reply(e),
+            },
+            Command::Leases => {
+                let mut ids: Vec<LeaseId> = self.lessor.leases().iter().map(|l| l.id).collect();
+                ids.sort_unstable();
+                format!("ok ids={}", join(ids))
+            }
+            Command::Checkpoint { id, remaining_ttl_s } => {
+                self.lessor.checkpoint(now, id, remaining_ttl_s);
+                "ok".to_owned()
+            }
+            Command::Promote { extend } => {
+                self.promote(extend);
+                "ok".to_owned()
+            }
+            Command::Demote => {
+                self.lessor.demote();
+                self.renews.clear(); // blocked and in-flight renewers are woken with NotPrimary
+                "ok".to_owned()
+            }
+            Command::Advance { by } => {
+                let revoked = self.advance(by, verdict);
+                format!("ok revoked={}", join(revoked))
+            }
+            Command::Restart => {
+                let records = self.lessor.records().clone();
+                self.lessor = Lessor::recover(self.config.lessor.clone(), records);
+                self.kv.reattach(&mut self.lessor);
+                self.renews.clear();
+                self.revokes.clear();
+                self.promote(self.config.election_timeout);
+                "ok".to_owned()
+            }
+            Command::RenewBegin { id } => {
+                if self.renews.contains_key(&id) {
+                    return Err(format!("a renew of lease {id} is already in progress"));
+                }
+                match self.lessor.renew_begin(now, id) {
+                    Ok(RenewBegin::Blocked) => "blocked".to_owned(),
+                    Ok(RenewBegin::Proceed(ticket)) => {
+                        self.renews.insert(id, ticket);
+                        if ticket.needs_checkpoint { "ok checkpoint=needed".to_owned() } else { "ok".to_owned() }
+                    }
+                    Err(e) => error_reply(e),
+                }
+            }
+            Command::RenewCheckpoint { id } => {
+                let ticket = self.renews.get(&id).ok_or_else(|| format!("no renew of lease {id} is in progress"))?;
+                if !ticket.needs_checkpoint {
+                    return Err(format!("the renew of lease {id} needs no checkpoint"));
+                }
+                self.lessor.checkpoint(now, id, 0);
+                "ok".to_owned()
+            }
+            Command::RenewEnd { id } => {
+                let ticket = self.renews.remove(&id).ok_or_else(|| format!("no renew of lease {id} is in progress"))?;
+                self.renew_finish(ticket, verdict)
+            }
+            Command::RevokeBegin { id } => {
+                if self.revokes.contains_key(&id) {
+                    return Err(format!("a revoke of lease {id} is already in progress"));
+                }
+                match self.lessor.revoke_begin(id) {
+                    Ok(ticket) => {
+                        self.revokes.insert(id, ticket);
+                        "ok".to_owned()
+                    }
+                    Err(e) => error_reply(e),
+                }
+            }
+            Command::RevokeStep { id } => {
+                let mut ticket = self.revokes.remove(&id).ok_or_else(|| format!("no revoke of lease {id} is in progress"))?;
+                let mut reply = match self.lessor.revoke_step(&mut self.kv, &mut ticket) {
+                    RevokeStep::DeletedKeys { keys, revision } => {
+                        let rev = revision.map_or("none".to_owned(), |r| r.to_string());
+                        format!("ok step=delete-keys keys={} rev={rev}", keys.join(","))
+                    }
+                    RevokeStep::RemovedLease => "ok step=remove-lease".to_owned(),
+                    RevokeStep::Done => "ok step=none".to_owned(),
+                };
+                if ticket.is_done() {
+                    reply.push_str(" done");
+                    *verdict = self.finish_revoke(&ticket, false);
+                } else {
+                    self.revokes.insert(id, ticket);
+                }
+                reply
+            }
+            Command::LoseRevokes { count } => {
+                self.revokes_to_lose += count;
+                "ok".to_owned()
+            }
+        };
+        Ok(reply)
+    }
+
+    fn pick_server_id(&mut self) -> LeaseId {
+        while self.lessor.lookup(self.next_server_id).is_some() {
+            self.next_server_id += 1;
+        }
+        self.next_server_id += 1;
+        self.next_server_id - 1
+    }
+
+    fn renew_finish(&mut self, ticket: RenewTicket, verdict: &mut Verdict) -> String {
+        match self.lessor.renew_finish(self.now, ticket) {
+            Ok(ttl_s) => {
+                *verdict = self
+                    .history
+                    .on_renew_ok(self.now, ticket.id, ttl_s)
+                    .and_then(|()| oracle::check_keepalive_alive(&self.lessor, &self.kv, ticket.id));
+                format!("ok ttl={ttl_s}")
+            }
+            Err(e) => error_reply(e),
+        }
+    }
+
+    /// Records a completed revoke and checks it removed its keys atomically.
+    fn finish_revoke(&mut self, ticket: &RevokeTicket, by_expiry: bool) -> Verdict {
+        oracle::check_revoke_atomic(ticket)?;
+        self.history.on_revoke(self.now, ticket.id, by_expiry, Duration::ZERO)
+    }
+
+    fn promote(&mut self, extend: Duration) {
+        self.lessor.promote(self.now, extend);
+        for lease in self.lessor.leases_by_id() {
+            self.history.on_promote(lease.id, lease.expiry);
+        }
+    }
+
+    /// Moves time forward, running the leader's scans at each multiple of 500 ms passed.
+    fn advance(&mut self, by: Duration, verdict: &mut Verdict) -> Vec<LeaseId> {
+        let end = self.now + by;
+        let mut revoked = Vec::new();
+        loop {
+            let tick = self.now.next_multiple_of(EXPIRY_SCAN_PERIOD);
+            if tick > end {
+                break;
+            }
+            self.now = tick;
+            for id in self.lessor.find_expired_leases(tick) {
+                if self.revokes_to_lose > 0 {
+                    self.revokes_to_lose -= 1;
+                    self.history.on_revoke_lost(id);
+                    continue;
+                }
+                let Ok(mut ticket) = self.lessor.revoke_begin(id) else { continue };
+                while !ticket.is_done() {
+                    self.lessor.revoke_step(&mut self.kv, &mut ticket);
+                }
+                revoked.push(id);
+                if verdict.is_ok() {
+                    *verdict = self.finish_revoke(&ticket, true);
+                }
+            }
+            loop {
+                let due = self.lessor.find_due_checkpoints(tick, MAX_CHECKPOINT_BATCH);
+                for &(id, remaining_ttl_s) in &due {
+                    self.lessor.checkpoint(tick, id, remaining_ttl_s);
+                }
+                if due.len() < MAX_CHECKPOINT_BATCH {
+                    break;
+                }
+            }
+            if verdict.is_ok() && self.lessor.is_primary() {
+                let bound = EXPIRY_SCAN_PERIOD + self.config.lessor.retry_interval;
+                *verdict = self.history.check_revoked_in_time(tick, bound, self.config.lessor.retry_interval);
+            }
+        }
+        self.now = end;
+        revoked
+    }
+
+    /// The state properties after every command.
+    fn check_state(&self) -> Verdict {
+        oracle::check_attachments(&self.lessor, &self.kv)?;
+        let revoked = self.history.fates().filter(|(_, f)| f.revoked.is_some()).count();
+        oracle::check_expiry_queue(&self.lessor, revoked)?;
+        self.history.check_not_resurrected(&self.lessor, |_| true)
+    }
+}
