@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::expiry::ExpiryQueue;
 use crate::kv::Kv;
-use crate::lease::{LeaseId, Lessor, RevokeTicket, NO_LEASE};
+use crate::lease::{LeaseId, Lessor, NO_LEASE, RevokeTicket};
 use crate::time::{Duration, Instant};
 
 pub const NO_KEY_OUTLIVES_ITS_LEASE: &str = "no_key_outlives_its_lease";
@@ -107,7 +107,12 @@ pub fn check_revoke_atomic(ticket: &RevokeTicket) -> Verdict {
     if ticket.revisions.len() > 1 {
         return Err(Violation::new(
             NO_KEY_OUTLIVES_ITS_LEASE,
-            format!("revoke of lease {} deleted its keys at {} revisions {:?}", ticket.id, ticket.revisions.len(), ticket.revisions),
+            format!(
+                "revoke of lease {} deleted its keys at {} revisions {:?}",
+                ticket.id,
+                ticket.revisions.len(),
+                ticket.revisions
+            ),
         ));
     }
     Ok(())
@@ -127,7 +132,10 @@ pub fn check_expiry_queue<Q: ExpiryQueue>(lessor: &Lessor<Q>, revoked_pending: u
     if lessor.is_primary() && len > bound {
         return Err(Violation::new(
             EXPIRY_QUEUE_BOUNDED,
-            format!("the primary's expiry queue holds {len} entries for {} leases (+{revoked_pending} revoked)", lessor.lease_count()),
+            format!(
+                "the primary's expiry queue holds {len} entries for {} leases (+{revoked_pending} revoked)",
+                lessor.lease_count()
+            ),
         ));
     }
     Ok(())
@@ -183,7 +191,10 @@ pub fn check_replicas_agree<Q: ExpiryQueue>(members: &[(&str, u64, &Lessor<Q>, &
             if a != b {
                 return Err(Violation::new(
                     REPLICAS_AGREE,
-                    format!("{name_a} and {name_b} both applied index {applied_a} but differ: {}", describe_difference(&a, &b)),
+                    format!(
+                        "{name_a} and {name_b} both applied index {applied_a} but differ: {}",
+                        describe_difference(&a, &b)
+                    ),
                 ));
             }
         }
@@ -246,7 +257,14 @@ impl History {
         let deadline = at + Duration::from_secs_i64(ttl_s);
         self.leases.insert(
             id,
-            LeaseFate { ttl_s, granted_at: at, promised_deadline: deadline, server_deadline: deadline, lost_revokes: 0, revoked: None },
+            LeaseFate {
+                ttl_s,
+                granted_at: at,
+                promised_deadline: deadline,
+                server_deadline: deadline,
+                lost_revokes: 0,
+                revoked: None,
+            },
         );
     }
 
@@ -254,7 +272,10 @@ impl History {
     /// a lease that was revoked (and not granted again) never renews successfully.
     pub fn on_renew_ok(&mut self, at: Instant, id: LeaseId, ttl_s: i64) -> Verdict {
         let Some(fate) = self.leases.get_mut(&id) else {
-            return Err(Violation::new(RENEW_NEVER_RESURRECTS, format!("renew of lease {id} succeeded but it was never granted")));
+            return Err(Violation::new(
+                RENEW_NEVER_RESURRECTS,
+                format!("renew of lease {id} succeeded but it was never granted"),
+            ));
         };
         if let Some((revoked_at, _)) = fate.revoked {
             return Err(Violation::new(
@@ -304,7 +325,11 @@ impl History {
 
     /// `renew_never_resurrects` (state part): a lease revoked and not granted again is absent from
     /// a member that has applied the revoke (`applied_revoke(id)` says whether it has).
-    pub fn check_not_resurrected<Q: ExpiryQueue>(&self, lessor: &Lessor<Q>, applied_revoke: impl Fn(LeaseId) -> bool) -> Verdict {
+    pub fn check_not_resurrected<Q: ExpiryQueue>(
+        &self,
+        lessor: &Lessor<Q>,
+        applied_revoke: impl Fn(LeaseId) -> bool,
+    ) -> Verdict {
         for (id, fate) in &self.leases {
             if fate.revoked.is_some() && applied_revoke(*id) && lessor.lookup(*id).is_some() {
                 return Err(Violation::new(

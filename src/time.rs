@@ -116,9 +116,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         return Err(format!("duration `{text}` needs a unit: ms, s, m or h"));
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("duration `{text}` is not a number followed by a unit"))?;
+    let value: f64 = number.parse().map_err(|_| format!("duration `{text}` is not a number followed by a unit"))?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("duration `{text}` must be a non-negative number"));
     }

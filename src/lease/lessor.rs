@@ -211,12 +211,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         }
         // Truncation toward zero, as Go's int64(d.Seconds()).
         let ttl_s = lease.expiry.signed_ms_since(now) / 1000;
-        Ok(Some(TimeToLive {
-            id,
-            ttl_s,
-            granted_ttl_s: lease.ttl_s,
-            keys: lease.keys.iter().cloned().collect(),
-        }))
+        Ok(Some(TimeToLive { id, ttl_s, granted_ttl_s: lease.ttl_s, keys: lease.keys.iter().cloned().collect() }))
     }
 
     /// Checkpoint(id, remaining): always succeeds, unknown leases included. Sets the remaining TTL,

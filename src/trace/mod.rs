@@ -7,5 +7,5 @@
 mod parse;
 mod replay;
 
-pub use parse::{parse_line, parse_trace, Command, Line, ParseError, TraceConfig};
-pub use replay::{replay_trace, ReplayOutcome, Replayer};
+pub use parse::{Command, Line, ParseError, TraceConfig, parse_line, parse_trace};
+pub use replay::{ReplayOutcome, Replayer, replay_trace};

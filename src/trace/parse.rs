@@ -5,36 +5,73 @@ use std::fmt;
 
 use crate::bugs::Bugs;
 use crate::lease::{LeaseId, LessorConfig};
-use crate::time::{parse_duration, Duration};
+use crate::time::{Duration, parse_duration};
 
 /// One trace command. See the README for the reply of each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    Grant { id: LeaseId, ttl_s: i64 },
-    Revoke { id: LeaseId },
-    Renew { id: LeaseId },
-    Put { key: String, value: String, lease: LeaseId },
-    Delete { key: String },
-    Get { key: String },
-    Ttl { id: LeaseId, keys: bool },
+    Grant {
+        id: LeaseId,
+        ttl_s: i64,
+    },
+    Revoke {
+        id: LeaseId,
+    },
+    Renew {
+        id: LeaseId,
+    },
+    Put {
+        key: String,
+        value: String,
+        lease: LeaseId,
+    },
+    Delete {
+        key: String,
+    },
+    Get {
+        key: String,
+    },
+    Ttl {
+        id: LeaseId,
+        keys: bool,
+    },
     Leases,
-    Checkpoint { id: LeaseId, remaining_ttl_s: i64 },
-    Promote { extend: Duration },
+    Checkpoint {
+        id: LeaseId,
+        remaining_ttl_s: i64,
+    },
+    Promote {
+        extend: Duration,
+    },
     Demote,
-    Advance { by: Duration },
+    Advance {
+        by: Duration,
+    },
     Restart,
     /// Renew's first step (existence, primary, expiry).
-    RenewBegin { id: LeaseId },
+    RenewBegin {
+        id: LeaseId,
+    },
     /// Renew's checkpoint round trip: replicate and apply `{id, 0}`.
-    RenewCheckpoint { id: LeaseId },
+    RenewCheckpoint {
+        id: LeaseId,
+    },
     /// Renew's last step (re-check and refresh).
-    RenewEnd { id: LeaseId },
+    RenewEnd {
+        id: LeaseId,
+    },
     /// Revoke's first step (existence).
-    RevokeBegin { id: LeaseId },
+    RevokeBegin {
+        id: LeaseId,
+    },
     /// Revoke's next step.
-    RevokeStep { id: LeaseId },
+    RevokeStep {
+        id: LeaseId,
+    },
     /// Drop the next `count` revokes the expiry scan proposes (lost proposals).
-    LoseRevokes { count: u32 },
+    LoseRevokes {
+        count: u32,
+    },
 }
 
 impl fmt::Display for Command {

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use super::parse::{parse_trace, Command, ParseError, TraceConfig};
+use super::parse::{Command, ParseError, TraceConfig, parse_trace};
 use crate::bugs::Bugs;
 use crate::kv::Kv;
 use crate::lease::{
-    LeaseError, LeaseId, Lessor, RenewBegin, RenewTicket, RevokeStep, RevokeTicket, EXPIRY_SCAN_PERIOD,
-    MAX_CHECKPOINT_BATCH,
+    EXPIRY_SCAN_PERIOD, LeaseError, LeaseId, Lessor, MAX_CHECKPOINT_BATCH, RenewBegin, RenewTicket, RevokeStep,
+    RevokeTicket,
 };
 use crate::oracle::{self, History, Verdict, Violation};
 use crate::time::{Duration, Instant};
@@ -231,7 +231,8 @@ impl Replayer {
                 }
             }
             Command::RevokeStep { id } => {
-                let mut ticket = self.revokes.remove(&id).ok_or_else(|| format!("no revoke of lease {id} is in progress"))?;
+                let mut ticket =
+                    self.revokes.remove(&id).ok_or_else(|| format!("no revoke of lease {id} is in progress"))?;
                 let mut reply = match self.lessor.revoke_step(&mut self.kv, &mut ticket) {
                     RevokeStep::DeletedKeys { keys, revision } => {
                         let rev = revision.map_or("none".to_owned(), |r| r.to_string());
