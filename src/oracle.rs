@@ -27,9 +27,14 @@ pub const EXPIRY_QUEUE_BOUNDED: &str = "expiry_queue_bounded";
 /// Timeliness: while a leader exists, a lease past its promised deadline is revoked within one scan
 /// period plus the retry interval (plus commit latency) (catches etcd-10693 with a lost proposal).
 pub const REVOKED_IN_TIME: &str = "revoked_in_time";
+/// Leader changes: a promote does not push a live lease's deadline past the deadline in force (its
+/// last renew's promise, or the previous leader's) by more than the election timeout plus one
+/// checkpoint interval (the staleness of the last checkpoint) plus the drift bound. Without
+/// checkpoints every promote resets leases to their full TTL (etcd issue 9888).
+pub const PROMOTE_EXTENSION_BOUNDED: &str = "promote_extension_bounded";
 
 /// Every property name, in report order.
-pub const ALL_PROPERTIES: [&str; 8] = [
+pub const ALL_PROPERTIES: [&str; 9] = [
     NO_KEY_OUTLIVES_ITS_LEASE,
     RENEW_NEVER_RESURRECTS,
     NO_EARLY_REVOKE,
@@ -38,6 +43,7 @@ pub const ALL_PROPERTIES: [&str; 8] = [
     KEEPALIVE_IMPLIES_ALIVE,
     EXPIRY_QUEUE_BOUNDED,
     REVOKED_IN_TIME,
+    PROMOTE_EXTENSION_BOUNDED,
 ];
 
 /// A broken property and what broke it.
@@ -288,6 +294,42 @@ impl History {
         Ok(())
     }
 
+    /// `renew_never_resurrects` (expired part): a renew that succeeds at true time `at` must find
+    /// the lease not yet past the deadline its leaders set (`server_deadline`), give or take
+    /// `drift_tolerance` (a leader whose clock runs slow may legitimately renew a little later).
+    /// Call it before `on_renew_ok`, which moves the deadline.
+    pub fn check_renew_not_expired(&self, at: Instant, id: LeaseId, drift_tolerance: Duration) -> Verdict {
+        match self.leases.get(&id) {
+            Some(fate) if fate.revoked.is_none() && fate.server_deadline + drift_tolerance <= at => {
+                Err(Violation::new(
+                    RENEW_NEVER_RESURRECTS,
+                    format!("renew of lease {id} succeeded at {at} although it expired at {}", fate.server_deadline),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `promote_extension_bounded`: a leader promoted at true time `at` sets `id` to expire at
+    /// `expiry` (true time). A lease still live at `at` (its deadline in force not passed) must not
+    /// be pushed more than `allowance` past that deadline; `allowance` is the election timeout plus
+    /// one checkpoint interval plus the drift bound. Leases already past their deadline (expired on
+    /// the old leader, revoke not committed) are re-armed by design and not judged here; leases
+    /// are judged before `on_promote` moves their deadline.
+    pub fn check_promote_extension(&self, at: Instant, id: LeaseId, expiry: Instant, allowance: Duration) -> Verdict {
+        let Some(fate) = self.leases.get(&id) else { return Ok(()) };
+        if fate.revoked.is_some() || fate.server_deadline < at || expiry <= fate.server_deadline + allowance {
+            return Ok(());
+        }
+        Err(Violation::new(
+            PROMOTE_EXTENSION_BOUNDED,
+            format!(
+                "a leader change at {at} pushed lease {id} from its deadline {} to {expiry}, more than {allowance} later",
+                fate.server_deadline
+            ),
+        ))
+    }
+
     /// A new leader promoted its lessor and set `id` to expire at `expiry` (in true time).
     pub fn on_promote(&mut self, id: LeaseId, expiry: Instant) {
         if let Some(fate) = self.leases.get_mut(&id) {
@@ -359,5 +401,34 @@ impl History {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promote_extension_is_judged_against_the_deadline_in_force() {
+        let mut history = History::new();
+        history.on_grant(Instant(0), 1, 3); // deadline 3 s
+        let allowance = Duration::from_secs(2);
+        // A promote at 2 s that resets to the full TTL (2 + 1 + 3 = 6 s) is 3 s late: 9888.
+        let err = history.check_promote_extension(Instant(2000), 1, Instant(6000), allowance).unwrap_err();
+        assert_eq!(err.property, PROMOTE_EXTENSION_BOUNDED, "{err}");
+        // One that honours the checkpointed remaining TTL (2 + 1 + 1 = 4 s) is within the allowance.
+        assert_eq!(history.check_promote_extension(Instant(2000), 1, Instant(4000), allowance), Ok(()));
+        // A lease already past its deadline at the promote is not judged.
+        assert_eq!(history.check_promote_extension(Instant(3500), 1, Instant(9000), allowance), Ok(()));
+    }
+
+    #[test]
+    fn a_renew_after_the_deadline_resurrects() {
+        let mut history = History::new();
+        history.on_grant(Instant(0), 1, 1);
+        assert_eq!(history.check_renew_not_expired(Instant(999), 1, Duration::ZERO), Ok(()));
+        let err = history.check_renew_not_expired(Instant(1000), 1, Duration::ZERO).unwrap_err();
+        assert_eq!(err.property, RENEW_NEVER_RESURRECTS, "{err}");
+        assert_eq!(history.check_renew_not_expired(Instant(1000), 1, Duration::from_ms(1)), Ok(()));
     }
 }

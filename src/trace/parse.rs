@@ -103,7 +103,7 @@ impl fmt::Display for Command {
 }
 
 /// The `config` line: the lessor's limits plus the election timeout (restart's promote extension).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TraceConfig {
     pub lessor: LessorConfig,
     pub election_timeout: Duration,

@@ -15,8 +15,8 @@ use crate::lease::{
 use crate::oracle::{self, History, Verdict, Violation};
 use crate::time::{Duration, Instant};
 
-/// A single member, driven by trace commands.
-#[derive(Clone, Debug)]
+/// A single member, driven by trace commands. `Eq + Hash` so a model checker can use it as state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Replayer {
     config: TraceConfig,
     lessor: Lessor,
@@ -89,6 +89,21 @@ impl Replayer {
     }
     pub fn history(&self) -> &History {
         &self.history
+    }
+    pub fn config(&self) -> &TraceConfig {
+        &self.config
+    }
+    /// Renews between `renew-begin` and `renew-end`, by lease ID.
+    pub fn renews_in_flight(&self) -> &BTreeMap<LeaseId, RenewTicket> {
+        &self.renews
+    }
+    /// Revokes between `revoke-begin` and their last `revoke-step`, by lease ID.
+    pub fn revokes_in_flight(&self) -> &BTreeMap<LeaseId, RevokeTicket> {
+        &self.revokes
+    }
+    /// Revokes the expiry scan will still drop (`lose-revokes`).
+    pub fn revokes_to_lose(&self) -> u32 {
+        self.revokes_to_lose
     }
 
     /// Runs one command: its reply line and the oracle's verdict after it. `Err` is a misuse of the
@@ -270,7 +285,8 @@ impl Replayer {
             Ok(ttl_s) => {
                 *verdict = self
                     .history
-                    .on_renew_ok(self.now, ticket.id, ttl_s)
+                    .check_renew_not_expired(self.now, ticket.id, Duration::ZERO)
+                    .and_then(|()| self.history.on_renew_ok(self.now, ticket.id, ttl_s))
                     .and_then(|()| oracle::check_keepalive_alive(&self.lessor, &self.kv, ticket.id));
                 format!("ok ttl={ttl_s}")
             }
