@@ -6,8 +6,16 @@
 //! reads a clock: `now` is an argument.
 
 mod btree;
+mod buckets;
+mod etcd_heap;
+mod id_hash;
+mod id_table;
+mod lazy_heap;
 
 pub use btree::BTreeQueue;
+pub use buckets::{BUCKET_MS, BucketQueue};
+pub use etcd_heap::EtcdHeap;
+pub use lazy_heap::LazyHeap;
 
 use crate::lease::LeaseId;
 use crate::time::Instant;

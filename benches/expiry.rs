@@ -1,0 +1,311 @@
+//! criterion benches of the expiry index (`leasesim::expiry`) at 100 k and 1 M leases (10 M with
+//! `LEASESIM_BENCH_10M=1`), every implementation in the same run, plus bytes per lease.
+//!
+//! Benches (group / implementation / lease count), each timed per operation:
+//! - `expiry-grant`: upsert of a new lease (timed in batches; the batch is removed again, untimed,
+//!   so the index stays at its size);
+//! - `expiry-renew`: upsert of an existing lease, leases in random order, each to `now + its TTL`
+//!   (keep-alive: the deadline moves later);
+//! - `expiry-revoke`: remove of a random lease (re-granted untimed after each batch);
+//! - `expiry-scan`: the 500 ms scan, **per expired lease**: `take_due` with etcd's limit of 500 and
+//!   a 7 s retry; a reported lease counts as revoked (the next time its entry is due it is `Gone`
+//!   and dropped) and is replaced, untimed, by a newly granted one, so the index stays at its size.
+//!   The clock moves 500 ms when a scan finds fewer than the limit (the lessor keeps up).
+//!
+//! TTLs are whole seconds, log-uniform in 2 s–1 h; deadlines at setup are spread as if each lease
+//! had been granted at a random moment within its TTL. Memory: a counting global allocator
+//! measures the bytes the index allocates while it is built, printed per lease and merged into
+//! `target/criterion/leasesim-memory.json` for `leasesim bench-report`.
+//! `LEASESIM_BENCH_IMPLS=EtcdHeap,BucketQueue` restricts the implementations.
+
+#[path = "workload.rs"]
+mod workload;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Duration as WallDuration;
+
+use criterion::{BenchmarkId, Criterion};
+use leasesim::expiry::{BTreeQueue, BucketQueue, DueCheck, EtcdHeap, ExpiryQueue, LazyHeap};
+use leasesim::lease::LeaseId;
+use leasesim::time::{Duration, Instant};
+use workload::{SplitMix64, lease_counts, shuffled_ids, smoke_mode, ttl_s};
+
+/// Counts live heap bytes, so a bench can measure what a structure allocates.
+struct CountingAllocator;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded to `System` unchanged; only a counter is added.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// When the benches start: far enough from the epoch that spread-out past grants stay positive.
+const START: Instant = Instant::from_ms(10_000_000);
+/// Operations timed together between two clock reads.
+const BATCH: usize = 1024;
+/// etcd's scan limit (`leaseRevokeRate / 2`) and period, and the server's retry interval.
+const SCAN_LIMIT: usize = 500;
+const SCAN_PERIOD: Duration = Duration::from_ms(500);
+const RETRY: Duration = Duration::from_secs(7);
+
+/// 4096 TTLs (ms) from the workload mix; a lease's TTL is a pure function of its ID, so renews
+/// need no per-lease table (which would add a cache miss of its own at 10 M).
+struct Ttls(Vec<u64>);
+
+impl Ttls {
+    fn new() -> Ttls {
+        let mut rng = SplitMix64(0x5eed_0001);
+        Ttls((0..4096).map(|_| ttl_s(&mut rng) as u64 * 1000).collect())
+    }
+    fn of(&self, id: LeaseId) -> Duration {
+        Duration::from_ms(self.0[((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize])
+    }
+}
+
+/// One implementation at one size, and the state its benches advance.
+struct Fixture<Q> {
+    queue: Q,
+    lease_count: usize,
+    ttls: Ttls,
+    /// Leases in a random order.
+    order: Vec<LeaseId>,
+    cursor: usize,
+    now: Instant,
+}
+
+impl<Q: ExpiryQueue> Fixture<Q> {
+    /// Builds the index with leases `1..=n`; returns it and the bytes the index allocated.
+    fn build(n: usize) -> (Fixture<Q>, usize) {
+        let ttls = Ttls::new();
+        let mut rng = SplitMix64(0x5eed_0002);
+        let deadlines: Vec<Instant> = (1..=n as i64)
+            .map(|id| {
+                let ttl_ms = ttls.of(id).as_ms();
+                Instant::from_ms(START.as_ms() + ttl_ms - rng.below(ttl_ms))
+            })
+            .collect();
+        let order = shuffled_ids(n, &mut rng);
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let mut queue = Q::default();
+        for (i, &deadline) in deadlines.iter().enumerate() {
+            queue.upsert(i as LeaseId + 1, deadline);
+        }
+        let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before).max(0) as usize;
+        (Fixture { queue, lease_count: n, ttls, order, cursor: 0, now: START }, bytes)
+    }
+
+    fn next_lease(&mut self) -> LeaseId {
+        let id = self.order[self.cursor];
+        self.cursor = (self.cursor + 1) % self.order.len();
+        id
+    }
+
+    fn grant(&mut self, iters: u64) -> WallDuration {
+        let mut timed = WallDuration::ZERO;
+        let mut done = 0;
+        let first_new = self.lease_count as LeaseId + 1;
+        while done < iters {
+            let k = (iters - done).min(BATCH as u64) as LeaseId;
+            let now = self.now;
+            let start = std::time::Instant::now();
+            for id in first_new..first_new + k {
+                self.queue.upsert(id, now + self.ttls.of(id));
+            }
+            timed += start.elapsed();
+            for id in first_new..first_new + k {
+                self.queue.remove(id);
+            }
+            done += k as u64;
+        }
+        timed
+    }
+
+    fn renew(&mut self, iters: u64) -> WallDuration {
+        let start = std::time::Instant::now();
+        for i in 0..iters {
+            if i % BATCH as u64 == 0 {
+                // Time passes, so every renew moves a lease's deadline later, as a keep-alive does.
+                self.now = self.now + Duration::from_ms(1);
+            }
+            let id = self.next_lease();
+            self.queue.upsert(id, self.now + self.ttls.of(id));
+        }
+        start.elapsed()
+    }
+
+    fn revoke(&mut self, iters: u64) -> WallDuration {
+        let mut timed = WallDuration::ZERO;
+        let mut done = 0;
+        let mut batch = Vec::with_capacity(BATCH);
+        while done < iters {
+            let k = (iters - done).min(BATCH as u64) as usize;
+            batch.clear();
+            batch.extend((0..k).map(|_| self.next_lease()));
+            let start = std::time::Instant::now();
+            for &id in &batch {
+                self.queue.remove(id);
+            }
+            timed += start.elapsed();
+            for &id in &batch {
+                self.queue.upsert(id, self.now + self.ttls.of(id));
+            }
+            done += k as u64;
+        }
+        timed
+    }
+}
+
+/// The scan's own state: which leases count as revoked, and the next ID to grant.
+struct ScanState {
+    revoked: Vec<u64>,
+    next_id: LeaseId,
+    out: Vec<LeaseId>,
+}
+
+impl ScanState {
+    fn new(lease_count: usize) -> ScanState {
+        ScanState { revoked: vec![0; lease_count / 64 + 1], next_id: lease_count as LeaseId + 1, out: Vec::new() }
+    }
+    fn is_revoked(revoked: &[u64], id: LeaseId) -> bool {
+        revoked[id as usize / 64] & (1 << (id as usize % 64)) != 0
+    }
+}
+
+impl<Q: ExpiryQueue> Fixture<Q> {
+    /// `iters` expired leases taken by 500 ms scans; only `take_due` is timed.
+    fn scan(&mut self, state: &mut ScanState, iters: u64) -> WallDuration {
+        let mut timed = WallDuration::ZERO;
+        let mut reported = 0;
+        while reported < iters {
+            let limit = (iters - reported).min(SCAN_LIMIT as u64) as usize;
+            let (now, revoked) = (self.now, &state.revoked);
+            state.out.clear();
+            let start = std::time::Instant::now();
+            self.queue.take_due(
+                now,
+                limit,
+                now + RETRY,
+                |id| if ScanState::is_revoked(revoked, id) { DueCheck::Gone } else { DueCheck::Expired },
+                &mut state.out,
+            );
+            timed += start.elapsed();
+            reported += state.out.len() as u64;
+            // The revokes land; each revoked lease is replaced by a new grant.
+            for &id in &state.out {
+                state.revoked[id as usize / 64] |= 1 << (id as usize % 64);
+                let new_id = state.next_id;
+                state.next_id += 1;
+                if new_id as usize / 64 >= state.revoked.len() {
+                    state.revoked.push(0);
+                }
+                self.queue.upsert(new_id, now + self.ttls.of(new_id));
+            }
+            if state.out.len() < limit {
+                self.now = self.now + SCAN_PERIOD;
+            }
+        }
+        timed
+    }
+}
+
+fn bench_implementation<Q: ExpiryQueue>(c: &mut Criterion, name: &str, n: usize, memory: &mut Memory) {
+    let (mut fixture, bytes) = Fixture::<Q>::build(n);
+    let per_lease = bytes as f64 / n as f64;
+    println!("memory {name:<12} {n:>10} leases: {per_lease:7.1} bytes/lease ({:.1} MiB)", bytes as f64 / 1048576.0);
+    memory.entry(name.to_owned()).or_default().insert(n.to_string(), per_lease);
+
+    c.benchmark_group("expiry-grant")
+        .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.grant(iters)));
+    c.benchmark_group("expiry-renew")
+        .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.renew(iters)));
+    c.benchmark_group("expiry-revoke")
+        .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.revoke(iters)));
+    let mut state = ScanState::new(n);
+    c.benchmark_group("expiry-scan")
+        .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.scan(&mut state, iters)));
+    black_box(&fixture.queue);
+}
+
+/// implementation → lease count → bytes per lease.
+type Memory = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// Merges this run's measurements into the memory file next to criterion's results.
+fn write_memory(memory: &Memory) {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().map(|p| p.join("criterion"));
+    let Some(dir) = target else { return };
+    let path = dir.join("leasesim-memory.json");
+    let mut merged: Memory = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|value| serde_json::from_value(value["bytes_per_lease"].clone()).ok())
+        .unwrap_or_default();
+    for (name, sizes) in memory {
+        merged.entry(name.clone()).or_default().extend(sizes.clone());
+    }
+    let document = serde_json::json!({
+        "unit": "bytes allocated by the index per lease, after granting every lease",
+        "bytes_per_lease": merged,
+    });
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, serde_json::to_string_pretty(&document).expect("JSON of numbers")));
+    match written {
+        Ok(()) => println!("memory written to {}", path.display()),
+        Err(e) => eprintln!("warning: cannot write {}: {e}", path.display()),
+    }
+}
+
+fn selected(name: &str) -> bool {
+    match std::env::var("LEASESIM_BENCH_IMPLS") {
+        Ok(list) => list.split(',').any(|n| n.trim() == name),
+        Err(_) => true,
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(WallDuration::from_secs(1))
+        .measurement_time(WallDuration::from_secs(3))
+        .configure_from_args();
+    let mut memory = Memory::new();
+    for n in lease_counts() {
+        if selected("EtcdHeap") {
+            bench_implementation::<EtcdHeap>(&mut c, "EtcdHeap", n, &mut memory);
+        }
+        if selected("LazyHeap") {
+            bench_implementation::<LazyHeap>(&mut c, "LazyHeap", n, &mut memory);
+        }
+        if selected("BTreeQueue") {
+            bench_implementation::<BTreeQueue>(&mut c, "BTreeQueue", n, &mut memory);
+        }
+        if selected("BucketQueue") {
+            bench_implementation::<BucketQueue>(&mut c, "BucketQueue", n, &mut memory);
+        }
+    }
+    if !smoke_mode() {
+        write_memory(&memory);
+    }
+    c.final_summary();
+}

@@ -1,0 +1,65 @@
+//! The workload the expiry and lessor benches share: a seeded splitmix64 stream, etcd-like TTLs
+//! and the set of expiry-index implementations under test.
+//!
+//! Owns only what the benches generate; it measures nothing and reads no clock. TTLs are whole
+//! seconds, log-uniform from 2 s (etcd's minimum) to 1 h, so short TTLs are common and many leases
+//! share a TTL, as with real clients.
+
+#![allow(dead_code)] // each bench binary uses part of it
+
+/// splitmix64: a tiny seeded generator, the same stream on every run.
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+pub const TTL_MIN_S: f64 = 2.0;
+pub const TTL_MAX_S: f64 = 3600.0;
+
+/// A TTL in whole seconds, log-uniform in [2 s, 1 h].
+pub fn ttl_s(rng: &mut SplitMix64) -> i64 {
+    (TTL_MIN_S * (TTL_MAX_S / TTL_MIN_S).powf(rng.unit())).round() as i64
+}
+
+/// The lease counts to bench: 100 k and 1 M, plus 10 M with `LEASESIM_BENCH_10M=1`; in criterion's
+/// `--test` smoke mode only 10 k, so every bench runs once, quickly.
+pub fn lease_counts() -> Vec<usize> {
+    if smoke_mode() {
+        return vec![10_000];
+    }
+    let mut counts = vec![100_000, 1_000_000];
+    if std::env::var("LEASESIM_BENCH_10M").is_ok_and(|v| v == "1") {
+        counts.push(10_000_000);
+    }
+    counts
+}
+
+/// criterion's `--test` mode (`cargo bench -- --test`): run each bench once as a smoke test.
+pub fn smoke_mode() -> bool {
+    std::env::args().any(|arg| arg == "--test")
+}
+
+/// A random permutation of `1..=n` (Fisher–Yates), the order in which benches touch leases.
+pub fn shuffled_ids(n: usize, rng: &mut SplitMix64) -> Vec<i64> {
+    let mut ids: Vec<i64> = (1..=n as i64).collect();
+    for i in (1..ids.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        ids.swap(i, j);
+    }
+    ids
+}

@@ -1,0 +1,230 @@
+//! `BucketQueue`: leasesim's own expiry index — deadline buckets with lazy renew.
+//!
+//! Owns the design chosen for 1–10 M leases. Two parts:
+//! - an [`IdTable`] holding each lease's exact deadline (the truth), and
+//! - *hints*: per time bucket (deadlines rounded **up** to a multiple of [`BUCKET_MS`]), a plain
+//!   `Vec` of lease IDs that may be due in that bucket.
+//!
+//! Invariant: every entry has a hint in a bucket at or before its deadline's bucket. A grant pushes
+//! one hint; a renew to a later deadline only rewrites the deadline in the table (no bucket is
+//! touched); a renew to an earlier bucket pushes a new hint; a remove only deletes from the table.
+//! Stale hints are sorted out by the scan that reaches their bucket: a hint whose lease is gone is
+//! dropped, one whose deadline moved later is moved to that bucket, and the rest — looked up with
+//! prefetches, so the lookups overlap — are sorted by `(deadline, id)`, deduplicated and walked
+//! exactly as etcd's `findExpiredLeases` walks its heap. Rounding up means a bucket never holds a
+//! deadline later than its end, and the sort inside a bucket means nothing is reported early or
+//! out of order.
+//!
+//! It deliberately does not keep hints in order, count stale hints, or shrink buckets it has not
+//! scanned: memory for a revoked or renewed lease's old hint (8 bytes) is reclaimed when the scan
+//! passes its bucket. Equality, hashing and `Debug` see only the `(id, deadline)` entries.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use super::id_table::IdTable;
+use super::{DueCheck, ExpiryQueue};
+use crate::lease::LeaseId;
+use crate::time::Instant;
+
+/// The width of a bucket. A fifth of etcd's 500 ms scan period: a scan then takes whole buckets
+/// and re-reads at most one partly taken bucket per call.
+pub const BUCKET_MS: u64 = 100;
+/// How many table lookups a scan starts before it waits for the first.
+const PREFETCH_BATCH: usize = 16;
+
+/// The bucket of a deadline: its milliseconds rounded up to a multiple of [`BUCKET_MS`].
+fn bucket_of(deadline: Instant) -> u64 {
+    deadline.as_ms().div_ceil(BUCKET_MS)
+}
+
+#[derive(Clone, Default)]
+pub struct BucketQueue {
+    deadlines: IdTable,
+    /// bucket → hints (lease IDs that may be due in it).
+    buckets: BTreeMap<u64, Vec<LeaseId>>,
+    /// Scratch for the scan (no state between calls).
+    due_scratch: Vec<(Instant, LeaseId)>,
+    rearm_scratch: Vec<LeaseId>,
+}
+
+impl BucketQueue {
+    fn push_hint(&mut self, id: LeaseId, deadline: Instant) {
+        self.buckets.entry(bucket_of(deadline)).or_default().push(id);
+    }
+
+    /// The entries in `(deadline, id)` order: what equality, hashing and `Debug` compare.
+    fn sorted_entries(&self) -> Vec<(Instant, LeaseId)> {
+        let mut entries: Vec<(Instant, LeaseId)> = self.deadlines.entries().map(|(id, d)| (d, id)).collect();
+        entries.sort_unstable();
+        entries
+    }
+
+    /// Sorts out the hints of `bucket`: drops those of gone leases and redundant ones, moves those
+    /// whose deadline is later to that bucket, collects `(deadline, id)` of those due by `now` in
+    /// `due` (unsorted, maybe repeated) and returns the rest (in this bucket, not yet due).
+    fn sort_out_hints(
+        &mut self,
+        bucket: u64,
+        mut hints: Vec<LeaseId>,
+        now: Instant,
+        due: &mut Vec<(Instant, LeaseId)>,
+    ) -> Vec<LeaseId> {
+        let mut kept = 0;
+        for &id in hints.iter().take(PREFETCH_BATCH) {
+            self.deadlines.prefetch(id);
+        }
+        for i in 0..hints.len() {
+            if let Some(&ahead) = hints.get(i + PREFETCH_BATCH) {
+                self.deadlines.prefetch(ahead);
+            }
+            let id = hints[i];
+            let Some(deadline) = self.deadlines.get(id) else { continue };
+            let home = bucket_of(deadline);
+            if home > bucket {
+                self.buckets.entry(home).or_default().push(id);
+            } else if home == bucket {
+                if deadline <= now {
+                    due.push((deadline, id));
+                } else {
+                    hints[kept] = id;
+                    kept += 1;
+                }
+            }
+            // home < bucket: an earlier hint exists for this deadline; this one is redundant.
+        }
+        hints.truncate(kept);
+        hints
+    }
+}
+
+impl ExpiryQueue for BucketQueue {
+    fn upsert(&mut self, id: LeaseId, deadline: Instant) {
+        match self.deadlines.insert(id, deadline) {
+            // Lazy renew: the old hint is at or before the old bucket, hence before the new one.
+            Some(old) if bucket_of(deadline) >= bucket_of(old) => {}
+            _ => self.push_hint(id, deadline),
+        }
+    }
+
+    fn remove(&mut self, id: LeaseId) {
+        self.deadlines.remove(id);
+    }
+
+    fn peek(&self) -> Option<(LeaseId, Instant)> {
+        // Every entry has a hint at or before its bucket, so once the buckets pass the best
+        // deadline's bucket nothing earlier can remain.
+        let mut best: Option<(Instant, LeaseId)> = None;
+        for (&bucket, hints) in &self.buckets {
+            if best.is_some_and(|(deadline, _)| bucket > bucket_of(deadline)) {
+                break;
+            }
+            for &id in hints {
+                if let Some(deadline) = self.deadlines.get(id)
+                    && best.is_none_or(|b| (deadline, id) < b)
+                {
+                    best = Some((deadline, id));
+                }
+            }
+        }
+        best.map(|(deadline, id)| (id, deadline))
+    }
+
+    fn take_due<F: FnMut(LeaseId) -> DueCheck>(
+        &mut self,
+        now: Instant,
+        limit: usize,
+        rearm_at: Instant,
+        mut check: F,
+        out: &mut Vec<LeaseId>,
+    ) {
+        if limit == 0 {
+            return;
+        }
+        let last_bucket = bucket_of(now);
+        let mut due = std::mem::take(&mut self.due_scratch);
+        let mut rearmed = std::mem::take(&mut self.rearm_scratch);
+        let mut reported = 0;
+        let mut cursor = 0;
+        while reported < limit {
+            let Some((&bucket, _)) = self.buckets.range(cursor..).next() else { break };
+            if bucket > last_bucket {
+                break;
+            }
+            let hints = self.buckets.remove(&bucket).expect("bucket found just above");
+            due.clear();
+            let mut rest = self.sort_out_hints(bucket, hints, now, &mut due);
+            due.sort_unstable();
+            due.dedup();
+            let mut walked = 0;
+            for &(_, id) in &due {
+                walked += 1;
+                match check(id) {
+                    DueCheck::Gone => {
+                        self.deadlines.remove(id);
+                    }
+                    verdict => {
+                        rearmed.push(id);
+                        if verdict == DueCheck::Expired {
+                            out.push(id);
+                            reported += 1;
+                            if reported == limit {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            rest.extend(due[walked..].iter().map(|&(_, id)| id));
+            if !rest.is_empty() {
+                self.buckets.insert(bucket, rest);
+            }
+            cursor = bucket + 1;
+        }
+        // Re-armed entries go back after the walk so a `rearm_at <= now` cannot loop forever. Their
+        // hints were consumed by the walk, so each gets a new one.
+        for &id in &rearmed {
+            self.deadlines.insert(id, rearm_at);
+        }
+        if !rearmed.is_empty() {
+            self.buckets.entry(bucket_of(rearm_at)).or_default().extend_from_slice(&rearmed);
+        }
+        rearmed.clear();
+        self.due_scratch = due;
+        self.rearm_scratch = rearmed;
+    }
+
+    fn clear(&mut self) {
+        self.deadlines.clear();
+        self.buckets.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    fn deadline_of(&self, id: LeaseId) -> Option<Instant> {
+        self.deadlines.get(id)
+    }
+}
+
+impl PartialEq for BucketQueue {
+    fn eq(&self, other: &BucketQueue) -> bool {
+        self.len() == other.len() && self.deadlines.entries().all(|(id, d)| other.deadlines.get(id) == Some(d))
+    }
+}
+
+impl Eq for BucketQueue {}
+
+impl Hash for BucketQueue {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.sorted_entries().hash(state);
+    }
+}
+
+impl fmt::Debug for BucketQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.sorted_entries().into_iter().map(|(d, id)| (id, d))).finish()
+    }
+}
