@@ -26,6 +26,45 @@ enum Command {
         #[arg(long = "bug", value_name = "NAME")]
         bugs: Vec<Bug>,
     },
+    /// Model-check a stateright model; report states, states/s and every property's verdict,
+    /// with the shortest counterexample of each violation (exit 1 on a violation).
+    Check {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// How to explore: bfs, dfs or sim (random walks).
+        #[arg(long, value_name = "bfs|dfs|sim", default_value = "bfs")]
+        strategy: leasesim_models::check::Strategy,
+        /// Explore paths of at most D actions (default: the model's own bounds only).
+        #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+        depth: Option<u32>,
+        /// Checker threads.
+        #[arg(long, value_name = "T", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: u16,
+        /// Where to write the lessor model's counterexamples as replay traces.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        trace_dir: std::path::PathBuf,
+    },
+    /// Serve stateright's Explorer for a model on 127.0.0.1.
+    Explore {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The port (0 picks a free one).
+        #[arg(long, value_name = "P", default_value_t = 3000)]
+        port: u16,
+    },
+}
+
+/// The options shared by the model subcommands.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// The model: `lessor` (one lessor and its KV) or `cluster` (members, log, clients).
+    model: cli::check::ModelName,
+    /// Switch a bug back on (repeatable), e.g. `--bug etcd-6570`.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<Bug>,
+    /// Lease checkpointing (`on`: etcd's fix for issue 9888; `off`: etcd's default).
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    checkpoint: cli::check::OnOff,
 }
 
 fn bug_set(bugs: &[Bug]) -> Bugs {
@@ -36,5 +75,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay { file, bugs } => cli::replay::run(&file, bug_set(&bugs)),
+        Command::Check { model, strategy, depth, threads, trace_dir } => cli::check::run(&cli::check::CheckArgs {
+            model: model.model,
+            strategy,
+            actions_max: depth.map(|d| d as usize),
+            threads: usize::from(threads),
+            bugs: bug_set(&model.bugs),
+            checkpointing: model.checkpoint.0,
+            trace_dir,
+        }),
+        Command::Explore { model, port } => {
+            cli::explore::run(model.model, port, model.checkpoint.0, bug_set(&model.bugs))
+        }
     }
 }

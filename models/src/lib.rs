@@ -1,1 +1,22 @@
+//! leasesim-models: stateright models that drive the **real** lessor code, and the machinery to
+//! check them from the CLI.
+//!
+//! The crate map (no logic lives here):
+//! - [`lessor`]: one lessor and its KV driven through the trace replayer, every action a trace
+//!   command, so any counterexample is a `leasesim replay` trace.
+//! - [`cluster`]: 2–3 members with a replicated log, leader changes, forwarded renews, a lossy
+//!   unordered network of keep-alive replies and per-member clocks within a drift bound.
+//! - [`verdict`]: the property plumbing both models share (a violation recorded in the state,
+//!   one `always` per oracle property).
+//! - [`check`]: running a checker (BFS, DFS, simulation) and collecting a report.
+//! - [`deepen`]: the shortest counterexample by iterative deepening on `target_max_depth`.
+//! - [`export`]: a lessor-model path as a replay trace file.
+//!
+//! It deliberately owns no lease semantics and no property: those are the core's (`leasesim`).
 
+pub mod check;
+pub mod cluster;
+pub mod deepen;
+pub mod export;
+pub mod lessor;
+pub mod verdict;

@@ -1,0 +1,267 @@
+//! The lessor model: one real `Lessor<BTreeQueue>` and its `Kv`, driven through the trace
+//! replayer (`leasesim::trace::Replayer`), so that every model action is a trace command and every
+//! counterexample is a `leasesim replay` trace (see `export`).
+//!
+//! Owns the bounds (lease IDs, TTLs, keys, KV revisions, the time horizon), which commands are
+//! enabled in a state, and the `sometimes` properties that show the model is not vacuous. The
+//! semantics are the replayer's and the lessor's; the properties are the oracle's, judged by the
+//! replayer after every command with logical time = true time (one member, no drift).
+//!
+//! Modelling choices, each deliberate:
+//! - time advances in steps of one expiry-scan period (500 ms); the leader's scans (expired
+//!   leases, due checkpoints) and the revokes they propose run inside the step, as in the
+//!   replayer; `lose-revokes 1` makes the next proposed revoke be lost;
+//! - a renew's steps (begin / checkpoint round trip / end) happen within one instant: time does
+//!   not advance while a renew is in flight, everything else may interleave;
+//! - client revokes go step by step (`revoke-begin`, `revoke-step`…); a revoke is one entry of
+//!   etcd's serial apply loop, so while one is in flight only renew steps (not the checkpoint
+//!   round trip, which is applied), `ttl` and `demote` interleave (etcd issue 14758's window);
+//! - crash-and-recover (`restart`) only when no revoke is in flight (a revoke is one backend
+//!   transaction in etcd); in-flight renews are dropped (their callers get an error);
+//! - promote only a non-primary, demote only a primary (a leader steps down before re-election).
+//!
+//! It never returns `None` from `next_state`: disabled commands are filtered in `actions`.
+
+use leasesim::bugs::Bugs;
+use leasesim::lease::{EXPIRY_SCAN_PERIOD, LeaseId, LessorConfig};
+use leasesim::oracle::{self, Violation};
+use leasesim::time::{Duration, Instant};
+use leasesim::trace::{Command, Replayer, TraceConfig};
+use stateright::{Model, Property};
+
+use crate::verdict::{self, Judged};
+
+/// The bounds of the lessor model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LessorBounds {
+    pub lease_ids: Vec<LeaseId>,
+    pub ttls_s: Vec<i64>,
+    pub keys: Vec<String>,
+    /// Time does not advance past this.
+    pub horizon: Duration,
+    /// Puts are enabled while the KV revision is below this.
+    pub revision_max: i64,
+}
+
+impl LessorBounds {
+    /// The default bounds: 2 lease IDs, TTLs of 1 s and 2 s (2 and 4 ticks), 2 keys, 3 s (6 ticks)
+    /// of time and KV revisions up to 4.
+    pub fn small() -> LessorBounds {
+        LessorBounds {
+            lease_ids: vec![1, 2],
+            ttls_s: vec![1, 2],
+            keys: vec!["a".to_owned(), "b".to_owned()],
+            horizon: Duration::from_secs(3),
+            revision_max: 4,
+        }
+    }
+}
+
+/// The lessor model.
+#[derive(Clone, Debug)]
+pub struct LessorModel {
+    pub config: TraceConfig,
+    pub bounds: LessorBounds,
+}
+
+/// Events seen on the path so far (for the `sometimes` properties that cannot be read off the
+/// state itself).
+const SEEN_RENEW_OK: u8 = 1;
+const SEEN_REVOKE_DELETED_KEY: u8 = 2;
+const SEEN_PROMOTE: u8 = 4;
+
+/// A state of the lessor model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LessorState {
+    /// The member: lessor, KV, time, history, in-flight steps.
+    pub member: Replayer,
+    /// Bit `i`: the in-flight renew of `lease_ids[i]` has done its checkpoint round trip.
+    renew_checkpointed: u8,
+    seen: u8,
+    violation: Option<Violation>,
+}
+
+impl Judged for LessorState {
+    fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+}
+
+impl LessorModel {
+    /// The lessor model at its default bounds: minimum TTL 1 s, retry interval 1 s, election
+    /// timeout (promote extension) 500 ms, checkpoint interval 1 s.
+    pub fn new(checkpointing: bool, bugs: Bugs) -> LessorModel {
+        LessorModel::with_bounds(checkpointing, bugs, LessorBounds::small())
+    }
+
+    pub fn with_bounds(checkpointing: bool, bugs: Bugs, bounds: LessorBounds) -> LessorModel {
+        let lessor = LessorConfig {
+            min_ttl_s: 1,
+            retry_interval: Duration::from_secs(1),
+            checkpoint_interval: Duration::from_secs(1),
+            checkpointing,
+            bugs,
+            ..LessorConfig::server_defaults()
+        };
+        LessorModel { config: TraceConfig { lessor, election_timeout: Duration::from_ms(500) }, bounds }
+    }
+
+    /// The properties this model judges: every oracle property that makes sense for one member.
+    pub const ALWAYS: [&'static str; 7] = [
+        oracle::NO_KEY_OUTLIVES_ITS_LEASE,
+        oracle::RENEW_NEVER_RESURRECTS,
+        oracle::NO_EARLY_REVOKE,
+        oracle::TTL_BOUNDED,
+        oracle::KEEPALIVE_IMPLIES_ALIVE,
+        oracle::EXPIRY_QUEUE_BOUNDED,
+        oracle::REVOKED_IN_TIME,
+    ];
+
+    fn lease_bit(&self, id: LeaseId) -> u8 {
+        let index = self.bounds.lease_ids.iter().position(|&l| l == id).expect("a lease ID within the bounds");
+        1 << index
+    }
+}
+
+fn expired_lease_revoked(_: &LessorModel, state: &LessorState) -> bool {
+    state.member.history().fates().any(|(_, fate)| matches!(fate.revoked, Some((_, true))))
+}
+fn renew_succeeds(_: &LessorModel, state: &LessorState) -> bool {
+    state.seen & SEEN_RENEW_OK != 0
+}
+fn revoke_deletes_a_key(_: &LessorModel, state: &LessorState) -> bool {
+    state.seen & SEEN_REVOKE_DELETED_KEY != 0
+}
+fn promote_happens(_: &LessorModel, state: &LessorState) -> bool {
+    state.seen & SEEN_PROMOTE != 0
+}
+fn checkpoint_applies(_: &LessorModel, state: &LessorState) -> bool {
+    state.member.lessor().leases_by_id().any(|l| l.remaining_ttl_s > 0)
+}
+
+impl Model for LessorModel {
+    type State = LessorState;
+    type Action = Command;
+
+    fn init_states(&self) -> Vec<LessorState> {
+        vec![LessorState {
+            member: Replayer::new(self.config.clone()),
+            renew_checkpointed: 0,
+            seen: 0,
+            violation: None,
+        }]
+    }
+
+    fn actions(&self, state: &LessorState, actions: &mut Vec<Command>) {
+        if state.violation.is_some() {
+            return; // a violation ends the path
+        }
+        let member = &state.member;
+        let (lessor, kv) = (member.lessor(), member.kv());
+        let (renews, revokes) = (member.renews_in_flight(), member.revokes_in_flight());
+        let primary = lessor.is_primary();
+        // A revoke is one entry of etcd's serial apply loop: until it is done, nothing else that
+        // goes through the log (grants, puts, deletes, checkpoints, other revokes, the scans' revokes)
+        // can interleave; renews (gRPC goroutines) and demote (the raft goroutine) can.
+        let applying = !revokes.is_empty();
+        for &id in &self.bounds.lease_ids {
+            let exists = lessor.lookup(id).is_some();
+            if revokes.contains_key(&id) {
+                actions.push(Command::RevokeStep { id });
+            }
+            match renews.get(&id) {
+                Some(ticket) if ticket.needs_checkpoint && state.renew_checkpointed & self.lease_bit(id) == 0 => {
+                    if !applying {
+                        actions.push(Command::RenewCheckpoint { id })
+                    }
+                }
+                Some(_) => actions.push(Command::RenewEnd { id }),
+                None if exists && primary => actions.push(Command::RenewBegin { id }),
+                None => {}
+            }
+            if exists && primary {
+                actions.push(Command::Ttl { id, keys: false });
+            }
+        }
+        if primary {
+            actions.push(Command::Demote);
+        }
+        if applying {
+            return;
+        }
+        if renews.is_empty() && member.now() + EXPIRY_SCAN_PERIOD <= Instant::EPOCH + self.bounds.horizon {
+            actions.push(Command::Advance { by: EXPIRY_SCAN_PERIOD });
+        }
+        for &id in &self.bounds.lease_ids {
+            if lessor.lookup(id).is_some() {
+                actions.push(Command::RevokeBegin { id });
+            } else {
+                actions.extend(self.bounds.ttls_s.iter().map(|&ttl_s| Command::Grant { id, ttl_s }));
+            }
+        }
+        for key in &self.bounds.keys {
+            if kv.revision() < self.bounds.revision_max {
+                let leases = std::iter::once(0).chain(self.bounds.lease_ids.iter().copied());
+                for lease in leases.filter(|&l| l == 0 || lessor.lookup(l).is_some()) {
+                    actions.push(Command::Put { key: key.clone(), value: "v".to_owned(), lease });
+                }
+            }
+            if kv.get(key).is_some() {
+                actions.push(Command::Delete { key: key.clone() });
+            }
+        }
+        if primary && member.revokes_to_lose() == 0 && lessor.lease_count() > 0 {
+            actions.push(Command::LoseRevokes { count: 1 });
+        }
+        if !primary {
+            actions.push(Command::Promote { extend: self.config.election_timeout });
+        }
+        actions.push(Command::Restart);
+    }
+
+    fn next_state(&self, state: &LessorState, command: Command) -> Option<LessorState> {
+        let mut next = state.clone();
+        let keys_before = next.member.kv().len();
+        let (reply, verdict) = next
+            .member
+            .execute(&command)
+            .unwrap_or_else(|e| panic!("the lessor model offered `{command}` where it is not allowed: {e}"));
+        match command {
+            Command::RenewCheckpoint { id } => next.renew_checkpointed |= self.lease_bit(id),
+            Command::RenewEnd { id } => {
+                next.renew_checkpointed &= !self.lease_bit(id);
+                if reply.starts_with("ok") {
+                    next.seen |= SEEN_RENEW_OK;
+                }
+            }
+            Command::Advance { .. } | Command::RevokeStep { .. } if next.member.kv().len() < keys_before => {
+                next.seen |= SEEN_REVOKE_DELETED_KEY;
+            }
+            Command::Promote { .. } => next.seen |= SEEN_PROMOTE,
+            Command::Demote | Command::Restart => next.renew_checkpointed = 0, // renews dropped
+            _ => {}
+        }
+        verdict::record(&mut next.violation, verdict);
+        Some(next)
+    }
+
+    fn format_action(&self, command: &Command) -> String {
+        command.to_string()
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut properties = verdict::always_properties(&LessorModel::ALWAYS);
+        properties.push(Property::sometimes("lease_expires_and_is_revoked", expired_lease_revoked));
+        properties.push(Property::sometimes("renew_succeeds", renew_succeeds));
+        properties.push(Property::sometimes("revoke_deletes_a_key", revoke_deletes_a_key));
+        properties.push(Property::sometimes("promote_happens", promote_happens));
+        if self.config.lessor.checkpointing {
+            properties.push(Property::sometimes("checkpoint_applies", checkpoint_applies));
+        }
+        properties
+    }
+
+    fn within_boundary(&self, state: &LessorState) -> bool {
+        state.member.now() <= Instant::EPOCH + self.bounds.horizon
+    }
+}
