@@ -222,14 +222,20 @@ impl Replayer {
                 }
             }
             Command::RenewCheckpoint { id } => {
-                let ticket = self.renews.get(&id).ok_or_else(|| format!("no renew of lease {id} is in progress"))?;
+                let ticket =
+                    self.renews.get_mut(&id).ok_or_else(|| format!("no renew of lease {id} is in progress"))?;
                 if !ticket.needs_checkpoint {
                     return Err(format!("the renew of lease {id} needs no checkpoint"));
                 }
+                ticket.needs_checkpoint = false; // owed no more
                 self.lessor.checkpoint(now, id, 0);
                 "ok".to_owned()
             }
             Command::RenewEnd { id } => {
+                // etcd never refreshes without the checkpoint a renew owes: if it fails, so does the renew.
+                if self.renews.get(&id).is_some_and(|t| t.needs_checkpoint) {
+                    return Err(format!("the renew of lease {id} needs its checkpoint first (renew-checkpoint {id})"));
+                }
                 let ticket = self.renews.remove(&id).ok_or_else(|| format!("no renew of lease {id} is in progress"))?;
                 self.renew_finish(ticket, verdict)
             }
