@@ -160,11 +160,18 @@ pub fn check_keepalive_alive<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv, id: Le
 }
 
 /// `ttl_bounded`: a TimeToLive reply never exceeds the granted TTL.
-pub fn check_ttl_bounded(id: LeaseId, ttl_s: i64, granted_ttl_s: i64) -> Verdict {
-    if ttl_s > granted_ttl_s {
+///
+/// A leader change legitimately pushes expiries past the client's promise (promote adds the
+/// election timeout, pile-up spreading more), and etcd then reports that time too:
+/// `leader_change_allowance` (see [`History::leader_change_allowance`]) is how much it may add.
+pub fn check_ttl_bounded(id: LeaseId, ttl_s: i64, granted_ttl_s: i64, leader_change_allowance: Duration) -> Verdict {
+    let bound_ms = granted_ttl_s.saturating_mul(1000).saturating_add(leader_change_allowance.as_ms() as i64);
+    if ttl_s.saturating_mul(1000) > bound_ms {
         return Err(Violation::new(
             TTL_BOUNDED,
-            format!("TimeToLive of lease {id} answered ttl={ttl_s}s above its granted {granted_ttl_s}s"),
+            format!(
+                "TimeToLive of lease {id} answered ttl={ttl_s}s above its granted {granted_ttl_s}s (+{leader_change_allowance} from leader changes)"
+            ),
         ));
     }
     Ok(())
@@ -328,6 +335,14 @@ impl History {
                 fate.server_deadline
             ),
         ))
+    }
+
+    /// How far leader changes pushed `id`'s deadline past its client's last promise (zero when a
+    /// grant or renew set it): what a TimeToLive reply may exceed the granted TTL by.
+    pub fn leader_change_allowance(&self, id: LeaseId) -> Duration {
+        self.leases
+            .get(&id)
+            .map_or(Duration::ZERO, |fate| fate.server_deadline.saturating_since(fate.promised_deadline))
     }
 
     /// A new leader promoted its lessor and set `id` to expire at `expiry` (in true time).

@@ -168,7 +168,12 @@ impl Replayer {
             Command::Ttl { id, keys } => match self.lessor.time_to_live(now, id) {
                 Ok(None) => format!("ok id={id} ttl=-1"),
                 Ok(Some(answer)) => {
-                    *verdict = oracle::check_ttl_bounded(id, answer.ttl_s, answer.granted_ttl_s);
+                    *verdict = oracle::check_ttl_bounded(
+                        id,
+                        answer.ttl_s,
+                        answer.granted_ttl_s,
+                        self.history.leader_change_allowance(id),
+                    );
                     let mut reply = format!("ok id={id} ttl={} granted={}", answer.ttl_s, answer.granted_ttl_s);
                     if keys {
                         reply.push_str(&format!(" keys={}", answer.keys.join(",")));
