@@ -1,1 +1,2 @@
+mod lessor_props;
 mod expiry;
