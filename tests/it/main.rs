@@ -1,2 +1,3 @@
 mod lessor_props;
 mod expiry;
+mod scenarios;
