@@ -44,6 +44,9 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         trace_dir: std::path::PathBuf,
     },
+    /// Tabulate the expiry-index and lessor bench results (run `cargo bench --bench expiry` first):
+    /// median ns per op, ratio to EtcdHeap, bytes per lease.
+    BenchReport(cli::bench_report::BenchReportArgs),
     /// Serve stateright's Explorer for a model on 127.0.0.1.
     Explore {
         #[command(flatten)]
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
             checkpointing: model.checkpoint.0,
             trace_dir,
         }),
+        Command::BenchReport(args) => cli::bench_report::run(&args),
         Command::Explore { model, port } => {
             cli::explore::run(model.model, port, model.checkpoint.0, bug_set(&model.bugs))
         }

@@ -1,6 +1,7 @@
 //! The subcommands of the `leasesim` CLI, one module each. `main.rs` parses arguments and
 //! dispatches here; these modules own files, the terminal and wall-clock time.
 
+pub mod bench_report;
 pub mod check;
 pub mod explore;
 pub mod replay;

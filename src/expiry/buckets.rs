@@ -19,10 +19,10 @@
 //! scanned: memory for a revoked or renewed lease's old hint (8 bytes) is reclaimed when the scan
 //! passes its bucket. Equality, hashing and `Debug` see only the `(id, deadline)` entries.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+use super::bucket_ring::BucketRing;
 use super::id_table::IdTable;
 use super::{DueCheck, ExpiryQueue};
 use crate::lease::LeaseId;
@@ -43,15 +43,31 @@ fn bucket_of(deadline: Instant) -> u64 {
 pub struct BucketQueue {
     deadlines: IdTable,
     /// bucket → hints (lease IDs that may be due in it).
-    buckets: BTreeMap<u64, Vec<LeaseId>>,
+    buckets: BucketRing,
+    /// The sorted, not yet walked due entries of the bucket a scan stopped in at its limit
+    /// (`ready_bucket`), so the next scan resumes without sorting them again. They count as hints
+    /// of that bucket; an upsert into or out of that bucket spills them back to plain hints.
+    ready: Vec<(Instant, LeaseId)>,
+    ready_bucket: Option<u64>,
     /// Scratch for the scan (no state between calls).
     due_scratch: Vec<(Instant, LeaseId)>,
+    merge_scratch: Vec<(Instant, LeaseId)>,
     rearm_scratch: Vec<LeaseId>,
 }
 
 impl BucketQueue {
+    /// Turns the ready entries back into plain hints of their bucket.
+    fn spill_ready(&mut self) {
+        if let Some(bucket) = self.ready_bucket.take() {
+            for &(_, id) in &self.ready {
+                self.buckets.push(bucket, id);
+            }
+            self.ready.clear();
+        }
+    }
+
     fn push_hint(&mut self, id: LeaseId, deadline: Instant) {
-        self.buckets.entry(bucket_of(deadline)).or_default().push(id);
+        self.buckets.push(bucket_of(deadline), id);
     }
 
     /// The entries in `(deadline, id)` order: what equality, hashing and `Debug` compare.
@@ -83,7 +99,7 @@ impl BucketQueue {
             let Some(deadline) = self.deadlines.get(id) else { continue };
             let home = bucket_of(deadline);
             if home > bucket {
-                self.buckets.entry(home).or_default().push(id);
+                self.buckets.push(home, id);
             } else if home == bucket {
                 if deadline <= now {
                     due.push((deadline, id));
@@ -101,7 +117,13 @@ impl BucketQueue {
 
 impl ExpiryQueue for BucketQueue {
     fn upsert(&mut self, id: LeaseId, deadline: Instant) {
-        match self.deadlines.insert(id, deadline) {
+        let old = self.deadlines.insert(id, deadline);
+        if let Some(ready_bucket) = self.ready_bucket
+            && (bucket_of(deadline) == ready_bucket || old.is_some_and(|o| bucket_of(o) == ready_bucket))
+        {
+            self.spill_ready();
+        }
+        match old {
             // Lazy renew: the old hint is at or before the old bucket, hence before the new one.
             Some(old) if bucket_of(deadline) >= bucket_of(old) => {}
             _ => self.push_hint(id, deadline),
@@ -115,8 +137,9 @@ impl ExpiryQueue for BucketQueue {
     fn peek(&self) -> Option<(LeaseId, Instant)> {
         // Every entry has a hint at or before its bucket, so once the buckets pass the best
         // deadline's bucket nothing earlier can remain.
-        let mut best: Option<(Instant, LeaseId)> = None;
-        for (&bucket, hints) in &self.buckets {
+        let mut best: Option<(Instant, LeaseId)> =
+            self.ready.iter().copied().filter(|&(d, id)| self.deadlines.get(id) == Some(d)).min();
+        for (bucket, hints) in self.buckets.iter_in_order() {
             if best.is_some_and(|(deadline, _)| bucket > bucket_of(deadline)) {
                 break;
             }
@@ -144,22 +167,40 @@ impl ExpiryQueue for BucketQueue {
         }
         let last_bucket = bucket_of(now);
         let mut due = std::mem::take(&mut self.due_scratch);
+        let mut merged = std::mem::take(&mut self.merge_scratch);
         let mut rearmed = std::mem::take(&mut self.rearm_scratch);
         let mut reported = 0;
         let mut cursor = 0;
         while reported < limit {
-            let Some((&bucket, _)) = self.buckets.range(cursor..).next() else { break };
-            if bucket > last_bucket {
-                break;
-            }
-            let hints = self.buckets.remove(&bucket).expect("bucket found just above");
+            let next_hinted = self.buckets.next_bucket(cursor, last_bucket);
+            let ready = self.ready_bucket.filter(|&b| b >= cursor && b <= last_bucket);
+            let Some(bucket) = next_hinted.into_iter().chain(ready).min() else { break };
+            let hints = self.buckets.take(bucket);
             due.clear();
-            let mut rest = self.sort_out_hints(bucket, hints, now, &mut due);
+            let rest = self.sort_out_hints(bucket, hints, now, &mut due);
             due.sort_unstable();
-            due.dedup();
+            // Resume a bucket left at the limit: merge its sorted remainder with the new entries.
+            merged.clear();
+            if self.ready_bucket == Some(bucket) {
+                self.ready_bucket = None;
+                merge_sorted(&self.ready, &due, &mut merged);
+                self.ready.clear();
+            } else {
+                merged.extend_from_slice(&due);
+            }
+            merged.dedup();
             let mut walked = 0;
-            for &(_, id) in &due {
+            for &(deadline, id) in &merged {
                 walked += 1;
+                // A resumed entry may have been removed or renewed since it was sorted.
+                match self.deadlines.get(id) {
+                    Some(current) if current == deadline => {}
+                    Some(current) if bucket_of(current) > bucket => {
+                        self.buckets.push(bucket_of(current), id);
+                        continue;
+                    }
+                    _ => continue,
+                }
                 match check(id) {
                     DueCheck::Gone => {
                         self.deadlines.remove(id);
@@ -176,28 +217,37 @@ impl ExpiryQueue for BucketQueue {
                     }
                 }
             }
-            rest.extend(due[walked..].iter().map(|&(_, id)| id));
-            if !rest.is_empty() {
-                self.buckets.insert(bucket, rest);
+            if walked < merged.len() {
+                self.ready.extend_from_slice(&merged[walked..]);
+                self.ready_bucket = Some(bucket);
             }
+            self.buckets.put_back(bucket, rest);
             cursor = bucket + 1;
         }
+        // Every bucket before the last one taken is empty now; if the walk ran out (rather than
+        // stopping at the limit), every bucket before `now`'s is empty too.
+        self.buckets.advance_low(if reported == limit { cursor - 1 } else { last_bucket });
         // Re-armed entries go back after the walk so a `rearm_at <= now` cannot loop forever. Their
         // hints were consumed by the walk, so each gets a new one.
+        let rearm_bucket = bucket_of(rearm_at);
+        if self.ready_bucket == Some(rearm_bucket) && !rearmed.is_empty() {
+            self.spill_ready();
+        }
         for &id in &rearmed {
             self.deadlines.insert(id, rearm_at);
         }
-        if !rearmed.is_empty() {
-            self.buckets.entry(bucket_of(rearm_at)).or_default().extend_from_slice(&rearmed);
-        }
+        self.buckets.extend(rearm_bucket, &rearmed);
         rearmed.clear();
         self.due_scratch = due;
+        self.merge_scratch = merged;
         self.rearm_scratch = rearmed;
     }
 
     fn clear(&mut self) {
         self.deadlines.clear();
         self.buckets.clear();
+        self.ready.clear();
+        self.ready_bucket = None;
     }
 
     fn len(&self) -> usize {
@@ -227,4 +277,20 @@ impl fmt::Debug for BucketQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.sorted_entries().into_iter().map(|(d, id)| (id, d))).finish()
     }
+}
+
+/// Merges two sorted runs into `out`.
+fn merge_sorted(a: &[(Instant, LeaseId)], b: &[(Instant, LeaseId)], out: &mut Vec<(Instant, LeaseId)>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
 }

@@ -6,6 +6,7 @@
 //! reads a clock: `now` is an argument.
 
 mod btree;
+mod bucket_ring;
 mod buckets;
 mod etcd_heap;
 mod id_hash;

@@ -216,7 +216,8 @@ proptest! {
     }
 }
 
-/// Thousands of leases in few buckets: long probe runs, table growth, partly taken buckets.
+/// Thousands of leases in few buckets: long probe runs, table growth, partly taken buckets, and
+/// enough pushes that `BucketQueue` switches to its bucket ring, with deadlines outside its window.
 #[test]
 fn bucket_queue_matches_the_btree_queue_at_scale() {
     let mut ops = Vec::new();
@@ -232,7 +233,12 @@ fn bucket_queue_matches_the_btree_queue_at_scale() {
         let id = (r >> 20) as i64 % 5_000;
         let now = Instant(step / 20 * 100);
         ops.push(match r % 16 {
-            0..=8 => Op::Upsert(id, now + leasesim::time::Duration(2_000 + (r >> 40) % 30_000)),
+            0..=7 => Op::Upsert(id, now + leasesim::time::Duration(2_000 + (r >> 40) % 30_000)),
+            // Outside BucketQueue's ring window: hours ahead, or already past.
+            8 if r & (1 << 20) == 0 => {
+                Op::Upsert(id, now + leasesim::time::Duration(7_000_000 + (r >> 40) % 9_000_000))
+            }
+            8 => Op::Upsert(id, Instant(now.as_ms().saturating_sub((r >> 40) % 20_000))),
             9 | 10 => Op::Remove(id),
             11 => Op::Peek,
             _ => Op::TakeDue {
