@@ -9,8 +9,11 @@
 //! - [`bugs`]: the named switches that put real etcd bugs back.
 //! - [`trace`]: the trace language and the single-member replayer.
 //! - [`sim`]: the seeded world: clocks, network, raft cluster, clients, faults.
+//! - `conform` (feature `etcd`): the same traces against a live etcd, replies compared.
 
 pub mod bugs;
+#[cfg(feature = "etcd")]
+pub mod conform;
 pub mod expiry;
 pub mod kv;
 pub mod lease;

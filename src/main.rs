@@ -25,7 +25,14 @@ enum Command {
         /// Switch a bug back on (repeatable), e.g. `--bug etcd-6570`.
         #[arg(long = "bug", value_name = "NAME")]
         bugs: Vec<Bug>,
+        /// Run the trace against a live etcd (host:port, or `spawn` for a throwaway one) instead and
+        /// print etcd's replies (needs the `etcd` feature).
+        #[arg(long, value_name = "HOST:PORT|spawn", conflicts_with = "bugs")]
+        against: Option<String>,
     },
+    /// Random traces through the replayer and a live etcd, replies compared; a disagreement is shrunk
+    /// and printed (needs the `etcd` feature).
+    Conform(cli::conform::ConformArgs),
     /// Model-check a stateright model; report states, states/s and every property's verdict,
     /// with the shortest counterexample of each violation (exit 1 on a violation).
     Check {
@@ -77,7 +84,9 @@ fn bug_set(bugs: &[Bug]) -> Bugs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Replay { file, bugs } => cli::replay::run(&file, bug_set(&bugs)),
+        Command::Replay { file, bugs, against: None } => cli::replay::run(&file, bug_set(&bugs)),
+        Command::Replay { file, against: Some(endpoint), .. } => cli::conform::replay_against(&file, &endpoint),
+        Command::Conform(args) => cli::conform::run(args),
         Command::Check { model, strategy, depth, threads, trace_dir } => cli::check::run(&cli::check::CheckArgs {
             model: model.model,
             strategy,

@@ -3,5 +3,6 @@
 
 pub mod bench_report;
 pub mod check;
+pub mod conform;
 pub mod explore;
 pub mod replay;

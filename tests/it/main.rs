@@ -1,3 +1,4 @@
 mod lessor_props;
 mod expiry;
 mod scenarios;
+mod traces;

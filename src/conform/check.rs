@@ -1,0 +1,162 @@
+//! The differential check: one trace through the replayer (the expected replies) and through a live
+//! etcd (the actual ones), compared reply by reply; and delta debugging (ddmin) that shrinks a
+//! disagreeing trace to a minimal one, re-running etcd (emptied between runs) for every candidate.
+//!
+//! Owns `Disagreement` and its printout. It does not generate traces (`generate`) and does not
+//! decide what may be compared loosely (`compare`).
+
+use std::fmt;
+
+use super::compare::{Comparator, Mismatch};
+use super::error::ConformError;
+use super::runner::{EtcdRun, EtcdRunner, check_runnable};
+use super::timing::{LATENESS_BUDGET_MS, timing_hazard};
+use crate::trace::{Command, Replayer, TraceConfig};
+
+/// A trace on which the replayer and etcd answer differently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disagreement {
+    pub config: TraceConfig,
+    pub commands: Vec<Command>,
+    /// 0-based index of the first differing reply.
+    pub index: usize,
+    pub mismatch: Mismatch,
+    pub expected: Vec<String>,
+    pub actual: Vec<String>,
+}
+
+impl Disagreement {
+    /// What "the same disagreement" means while shrinking: the same verb and the same field.
+    fn signature(&self) -> (String, String) {
+        let verb = self.commands[self.index].to_string().split_whitespace().next().unwrap_or("").to_owned();
+        (verb, self.mismatch.field.clone())
+    }
+
+    /// The trace as a file `leasesim replay` and `replay --against` read.
+    pub fn trace_text(&self) -> String {
+        let mut text = self.config.to_line();
+        for command in &self.commands {
+            text.push('\n');
+            text.push_str(&command.to_string());
+        }
+        text.push('\n');
+        text
+    }
+}
+
+impl fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "disagreement at command {} `{}`: {}", self.index + 1, self.commands[self.index], self.mismatch)?;
+        writeln!(f, "{}", self.config.to_line())?;
+        for (i, command) in self.commands.iter().enumerate() {
+            let expected = self.expected.get(i).map_or("", String::as_str);
+            let actual = self.actual.get(i).map_or("", String::as_str);
+            let marker = if i == self.index { ">>" } else { "  " };
+            writeln!(f, "{marker} {:<28} # replayer: {expected:<36} etcd: {actual}", command.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of one differential run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    Agree { replies: Vec<String> },
+    Disagree(Box<Disagreement>),
+}
+
+/// The replayer's replies to a trace.
+pub fn expected_replies(config: &TraceConfig, commands: &[(usize, Command)]) -> Result<Vec<String>, ConformError> {
+    let mut replayer = Replayer::new(config.clone());
+    commands
+        .iter()
+        .map(|(line, command)| {
+            replayer.execute(command).map(|(reply, _verdict)| reply).map_err(|e| ConformError::Refused {
+                line: *line,
+                command: command.to_string(),
+                reason: e,
+            })
+        })
+        .collect()
+}
+
+/// Runs `commands` through the replayer and etcd and compares. A run whose wall clock fell more
+/// than the lateness budget behind trace time before the first disagreement is `TooSlow`.
+pub fn check_trace(
+    runner: &mut EtcdRunner,
+    config: &TraceConfig,
+    commands: &[(usize, Command)],
+) -> Result<CheckOutcome, ConformError> {
+    check_runnable(commands, runner.owns_process())?;
+    let expected = expected_replies(config, commands)?;
+    let EtcdRun { replies: actual, lateness_ms } = runner.run(config, commands)?;
+    let mut comparator = Comparator::new();
+    for (index, (line, command)) in commands.iter().enumerate() {
+        if lateness_ms[index] > LATENESS_BUDGET_MS {
+            return Err(ConformError::TooSlow {
+                line: *line,
+                command: command.to_string(),
+                lateness_ms: lateness_ms[index],
+                budget_ms: LATENESS_BUDGET_MS,
+            });
+        }
+        if let Err(mismatch) = comparator.compare(command, &expected[index], &actual[index]) {
+            return Ok(CheckOutcome::Disagree(Box::new(Disagreement {
+                config: config.clone(),
+                commands: commands.iter().map(|(_, c)| c.clone()).collect(),
+                index,
+                mismatch,
+                expected,
+                actual,
+            })));
+        }
+    }
+    Ok(CheckOutcome::Agree { replies: actual })
+}
+
+/// Shrinks a disagreement by delta debugging on its command list: a candidate counts if it is
+/// judgeable on the wall clock and etcd still disagrees on the same verb and field. At most
+/// `max_runs` etcd runs; the smallest disagreement found so far is returned.
+pub fn shrink(runner: &mut EtcdRunner, found: Disagreement, max_runs: usize) -> Result<Disagreement, ConformError> {
+    let signature = found.signature();
+    let config = found.config.clone();
+    // Only the prefix up to the disagreement matters.
+    let mut best = found;
+    let mut current: Vec<Command> = best.commands[..=best.index].to_vec();
+    let mut runs = 0;
+    let mut granularity = 2;
+    while current.len() >= 2 && runs < max_runs {
+        let chunk = current.len().div_ceil(granularity);
+        let mut reduced = false;
+        let mut start = 0;
+        while start < current.len() && runs < max_runs {
+            let candidate: Vec<Command> =
+                current[..start].iter().chain(&current[(start + chunk).min(current.len())..]).cloned().collect();
+            start += chunk;
+            let numbered: Vec<(usize, Command)> =
+                candidate.iter().cloned().enumerate().map(|(i, c)| (i + 2, c)).collect();
+            if candidate.is_empty() || timing_hazard(&config, &numbered).is_some() {
+                continue;
+            }
+            runs += 1;
+            match check_trace(runner, &config, &numbered) {
+                Ok(CheckOutcome::Disagree(d)) if d.signature() == signature => {
+                    current = d.commands[..=d.index].to_vec();
+                    best = *d;
+                    granularity = (granularity - 1).max(2);
+                    reduced = true;
+                    break;
+                }
+                Ok(_) | Err(ConformError::TooSlow { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !reduced {
+            if granularity >= current.len() {
+                break;
+            }
+            granularity = (granularity * 2).min(current.len());
+        }
+    }
+    Ok(best)
+}
