@@ -33,6 +33,10 @@ enum Command {
     /// Random traces through the replayer and a live etcd, replies compared; a disagreement is shrunk
     /// and printed (needs the `etcd` feature).
     Conform(cli::conform::ConformArgs),
+    /// Run one seed of the deterministic simulation and print its summary.
+    Sim(cli::sim::SimCommand),
+    /// Run many seeds of the simulation in parallel and print a summary table.
+    Sweep(cli::sweep::SweepCommand),
     /// Model-check a stateright model; report states, states/s and every property's verdict,
     /// with the shortest counterexample of each violation (exit 1 on a violation).
     Check {
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
         Command::Replay { file, bugs, against: None } => cli::replay::run(&file, bug_set(&bugs)),
         Command::Replay { file, against: Some(endpoint), .. } => cli::conform::replay_against(&file, &endpoint),
         Command::Conform(args) => cli::conform::run(args),
+        Command::Sim(command) => cli::sim::run(&command),
+        Command::Sweep(command) => cli::sweep::run(&command),
         Command::Check { model, strategy, depth, threads, trace_dir } => cli::check::run(&cli::check::CheckArgs {
             model: model.model,
             strategy,

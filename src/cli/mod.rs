@@ -6,3 +6,5 @@ pub mod check;
 pub mod conform;
 pub mod explore;
 pub mod replay;
+pub mod sim;
+pub mod sweep;

@@ -1,4 +1,5 @@
 mod lessor_props;
 mod expiry;
+mod sim;
 mod scenarios;
 mod traces;

@@ -1,0 +1,134 @@
+//! `leasesim sim --seed N [options]`: one simulated run, its summary on stdout, optionally its
+//! event trace as JSON lines (`--trace FILE`). Also owns the run options shared with `sweep`.
+//!
+//! Exit status: 0 when every property held, 1 on a violation (the summary then carries the seed,
+//! options, property, last events and the replay command), 2 on bad options.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use leasesim::bugs::Bug;
+use leasesim::sim::{FaultMode, SimOptions, Switch};
+use leasesim::time::{Duration, parse_duration};
+
+/// The options of a run; anything not given keeps `SimOptions::standard()`'s value.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Cluster size: 1, 3 or 5.
+    #[arg(long)]
+    members: Option<usize>,
+    /// Number of clients.
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Leases a client holds at most at once.
+    #[arg(long)]
+    leases_per_client: Option<usize>,
+    /// Granted TTLs are drawn from `--ttl-min` to `--ttl-max` seconds.
+    #[arg(long, value_name = "SECONDS")]
+    ttl_min: Option<i64>,
+    #[arg(long, value_name = "SECONDS")]
+    ttl_max: Option<i64>,
+    /// Length of the faulty phase, e.g. `120s`.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Length of the healing phase (no faults) at whose end convergence is checked, e.g. `30s`.
+    #[arg(long, value_parser = parse_duration)]
+    heal: Option<Duration>,
+    /// No clock drifts faster than this, in parts per million.
+    #[arg(long)]
+    drift_bound_ppm: Option<u64>,
+    /// `swarm` (drawn per seed) or `none`.
+    #[arg(long)]
+    faults: Option<FaultMode>,
+    /// Force a leadership transfer this often (on top of the faults), e.g. `3s`.
+    #[arg(long, value_parser = parse_duration)]
+    churn_every: Option<Duration>,
+    /// Lease checkpointing: on, off, or seed (drawn per seed).
+    #[arg(long)]
+    checkpointing: Option<Switch>,
+    /// Checkpoint persistence: on, off, or seed.
+    #[arg(long)]
+    checkpoint_persist: Option<Switch>,
+    /// The lessor's checkpoint interval, e.g. `4s`.
+    #[arg(long, value_parser = parse_duration)]
+    checkpoint_interval: Option<Duration>,
+    /// Switch a bug back on (repeatable), e.g. `--bug etcd-6570`.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<Bug>,
+}
+
+impl RunArgs {
+    /// The options, validated; the error says what is wrong.
+    pub fn to_options(&self) -> Result<SimOptions, String> {
+        let mut o = SimOptions::standard();
+        o.members = self.members.unwrap_or(o.members);
+        o.clients = self.clients.unwrap_or(o.clients);
+        o.leases_per_client = self.leases_per_client.unwrap_or(o.leases_per_client);
+        o.ttl_min_s = self.ttl_min.unwrap_or(o.ttl_min_s);
+        o.ttl_max_s = self.ttl_max.unwrap_or(o.ttl_max_s);
+        o.duration = self.duration.unwrap_or(o.duration);
+        o.heal = self.heal.unwrap_or(o.heal);
+        o.drift_bound_ppm = self.drift_bound_ppm.unwrap_or(o.drift_bound_ppm);
+        o.faults = self.faults.unwrap_or(o.faults);
+        o.churn_every_ms = self.churn_every.map_or(o.churn_every_ms, Duration::as_ms);
+        o.checkpointing = self.checkpointing.unwrap_or(o.checkpointing);
+        o.checkpoint_persist = self.checkpoint_persist.unwrap_or(o.checkpoint_persist);
+        o.checkpoint_interval = self.checkpoint_interval.unwrap_or(o.checkpoint_interval);
+        o.bugs = self.bugs.iter().fold(o.bugs, |set, bug| set.with(*bug));
+        o.validate()?;
+        Ok(o)
+    }
+}
+
+/// `leasesim sim`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SimCommand {
+    /// The seed: the whole run follows from it and the options.
+    #[arg(long)]
+    seed: u64,
+    /// Write the event trace here, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub fn run(command: &SimCommand) -> ExitCode {
+    let options = match command.run.to_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = std::time::Instant::now();
+    let report = match &command.trace {
+        None => leasesim::sim::run(command.seed, &options),
+        Some(path) => {
+            let file = match std::fs::File::create(path) {
+                Ok(file) => file,
+                Err(e) => {
+                    eprintln!("error: cannot create trace file {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let mut writer = std::io::BufWriter::new(file);
+            match leasesim::sim::run_traced(command.seed, &options, &mut writer) {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("error: writing trace file {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    print!("{}", report.summary());
+    let sim_s = report.stats.sim_time.as_ms() as f64 / 1000.0;
+    println!(
+        "wall time:           {wall:.2}s ({:.0} events/s, {:.0}x real time)",
+        report.stats.events as f64 / wall.max(1e-9),
+        sim_s / wall.max(1e-9)
+    );
+    if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}

@@ -1,0 +1,221 @@
+//! The options of one simulated run and what a seed resolves them to: everything that decides a
+//! run besides the seed, printable as the command line that replays it.
+//!
+//! Owns validation of option values (cluster size, drift bound, phases) and the per-seed choices
+//! (swarm faults, checkpointing when left to the seed). It parses nothing from a command line (the
+//! CLI does) and reads no environment.
+
+use std::fmt;
+
+use super::faults::Faults;
+use super::rng::SimRng;
+use crate::bugs::Bugs;
+use crate::time::Duration;
+
+/// An on/off option that may be left to the seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Switch {
+    On,
+    Off,
+    /// Drawn per seed.
+    Seed,
+}
+
+impl Switch {
+    pub fn resolve(self, rng: &mut SimRng) -> bool {
+        // Always draw, so the stream does not depend on the choice.
+        let drawn = rng.one_in(2);
+        match self {
+            Switch::On => true,
+            Switch::Off => false,
+            Switch::Seed => drawn,
+        }
+    }
+}
+
+impl fmt::Display for Switch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Switch::On => "on",
+            Switch::Off => "off",
+            Switch::Seed => "seed",
+        })
+    }
+}
+
+impl std::str::FromStr for Switch {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Switch, String> {
+        match text {
+            "on" => Ok(Switch::On),
+            "off" => Ok(Switch::Off),
+            "seed" => Ok(Switch::Seed),
+            _ => Err(format!("`{text}` is not one of on, off, seed")),
+        }
+    }
+}
+
+/// Which faults a run has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultMode {
+    /// None (short delays only).
+    None,
+    /// Drawn per seed (swarm testing).
+    Swarm,
+}
+
+impl fmt::Display for FaultMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultMode::None => "none",
+            FaultMode::Swarm => "swarm",
+        })
+    }
+}
+
+impl std::str::FromStr for FaultMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<FaultMode, String> {
+        match text {
+            "none" => Ok(FaultMode::None),
+            "swarm" => Ok(FaultMode::Swarm),
+            _ => Err(format!("`{text}` is not one of none, swarm")),
+        }
+    }
+}
+
+/// Everything that decides a run, besides the seed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SimOptions {
+    /// Cluster size: 1, 3 or 5.
+    pub members: usize,
+    pub clients: usize,
+    /// How many leases a client holds at most at once.
+    pub leases_per_client: usize,
+    /// Granted TTLs are drawn in `ttl_min_s..=ttl_max_s`.
+    pub ttl_min_s: i64,
+    pub ttl_max_s: i64,
+    /// The faulty phase.
+    pub duration: Duration,
+    /// The healing phase after it (no faults), at whose end convergence is checked.
+    pub heal: Duration,
+    /// No clock drifts faster than this (parts per million).
+    pub drift_bound_ppm: u64,
+    pub faults: FaultMode,
+    /// Forced leadership transfers this often, on top of the faults (0 = only as the faults say).
+    pub churn_every_ms: u64,
+    pub checkpointing: Switch,
+    pub checkpoint_persist: Switch,
+    /// The lessor's checkpoint interval (etcd: 5 min; scaled down here to fit short TTLs).
+    pub checkpoint_interval: Duration,
+    pub bugs: Bugs,
+}
+
+impl SimOptions {
+    /// The default run: 3 members, 3 clients, 2 simulated minutes of swarm faults, 30 s healing.
+    pub fn standard() -> SimOptions {
+        SimOptions {
+            members: 3,
+            clients: 3,
+            leases_per_client: 4,
+            ttl_min_s: 3,
+            ttl_max_s: 12,
+            duration: Duration::from_secs(120),
+            heal: Duration::from_secs(30),
+            drift_bound_ppm: 1_000,
+            faults: FaultMode::Swarm,
+            churn_every_ms: 0,
+            checkpointing: Switch::Seed,
+            checkpoint_persist: Switch::Seed,
+            checkpoint_interval: Duration::from_secs(4),
+            bugs: Bugs::NONE,
+        }
+    }
+
+    /// A short run for large sweeps in tests: 40 simulated seconds plus 25 s healing.
+    pub fn short() -> SimOptions {
+        SimOptions { duration: Duration::from_secs(40), heal: Duration::from_secs(25), ..SimOptions::standard() }
+    }
+
+    /// Checks the values; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if ![1, 3, 5].contains(&self.members) {
+            return Err(format!("--members must be 1, 3 or 5 (got {})", self.members));
+        }
+        if self.ttl_min_s < 1 || self.ttl_min_s > self.ttl_max_s {
+            return Err(format!("the TTL range {}..={} s is empty or not positive", self.ttl_min_s, self.ttl_max_s));
+        }
+        if self.drift_bound_ppm > 100_000 {
+            return Err(format!("--drift-bound-ppm must be at most 100000 (got {})", self.drift_bound_ppm));
+        }
+        if self.heal < Duration::from_secs(20) {
+            return Err(format!("--heal must be at least 20s to judge convergence (got {})", self.heal));
+        }
+        if self.checkpoint_interval < Duration::from_ms(500) {
+            return Err(format!("--checkpoint-interval must be at least 500ms (got {})", self.checkpoint_interval));
+        }
+        Ok(())
+    }
+
+    /// The command-line arguments that reproduce these options (with `--seed`).
+    pub fn to_args(&self, seed: u64) -> String {
+        let mut args = format!(
+            "--seed {seed} --members {} --clients {} --leases-per-client {} --ttl-min {} --ttl-max {} --duration {}ms \
+             --heal {}ms --drift-bound-ppm {} --faults {} --checkpointing {} --checkpoint-persist {} \
+             --checkpoint-interval {}ms",
+            self.members,
+            self.clients,
+            self.leases_per_client,
+            self.ttl_min_s,
+            self.ttl_max_s,
+            self.duration.as_ms(),
+            self.heal.as_ms(),
+            self.drift_bound_ppm,
+            self.faults,
+            self.checkpointing,
+            self.checkpoint_persist,
+            self.checkpoint_interval.as_ms()
+        );
+        if self.churn_every_ms > 0 {
+            args.push_str(&format!(" --churn-every {}ms", self.churn_every_ms));
+        }
+        for bug in self.bugs.iter() {
+            args.push_str(&format!(" --bug {bug}"));
+        }
+        args
+    }
+
+    /// The one command that replays `seed` under these options.
+    pub fn replay_command(&self, seed: u64) -> String {
+        format!("leasesim sim {}", self.to_args(seed))
+    }
+}
+
+/// What a seed made of the options: the choices left to it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Resolved {
+    pub faults: Faults,
+    pub checkpointing: bool,
+    pub checkpoint_persist: bool,
+}
+
+impl Resolved {
+    pub fn new(options: &SimOptions, rng: &mut SimRng) -> Resolved {
+        let mut faults = match options.faults {
+            FaultMode::None => Faults::none(),
+            FaultMode::Swarm => Faults::swarm(rng, options.drift_bound_ppm),
+        };
+        if options.churn_every_ms > 0 {
+            faults.churn_every_ms = options.churn_every_ms;
+        }
+        let checkpointing = options.checkpointing.resolve(rng);
+        let checkpoint_persist = options.checkpoint_persist.resolve(rng);
+        Resolved { faults, checkpointing, checkpoint_persist }
+    }
+}
+
+impl fmt::Display for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "checkpointing={} checkpoint_persist={} {}", self.checkpointing, self.checkpoint_persist, self.faults)
+    }
+}

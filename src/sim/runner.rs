@@ -1,0 +1,655 @@
+//! One simulated run: builds the world from a seed and options (clocks, network, members, clients,
+//! faults), runs the discrete-event loop through a faulty phase and a healing phase, checks the
+//! oracle after every event in true time, and reports.
+//!
+//! Owns the event vocabulary, fault injection timing, the bookkeeping between members and the
+//! oracle's `History` (first apply of each log index is what the history records), the online state
+//! checks, the end-of-run convergence check and the statistics. It does not implement lease
+//! semantics (the lessor does), raft (raft-rs does) or properties (the oracle does), and it never
+//! reads a wall clock: the CLI times runs.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+
+use super::client::{CLIENT_POLL, Client, ClientConfig};
+use super::clock::{CLOCK_STEP_BOUND_MS, Clock, drift_tolerance};
+use super::faults::{FaultCounts, FaultKind, Faults};
+use super::member::{Member, Output, TICK_MS};
+use super::network::{Addr, Network};
+use super::options::{Resolved, SimOptions};
+use super::proto::Payload;
+use super::report::{Report, Stats};
+use super::rng::{SimRng, Streams};
+use super::trace::TraceSink;
+use super::world::EventQueue;
+use crate::lease::{EXPIRY_SCAN_PERIOD, LeaseId, LessorConfig};
+use crate::oracle::{self, History, Verdict, Violation};
+use crate::time::{Duration, Instant};
+
+/// Election ticks are drawn per member (and per restart) in this range: with raft-rs's own range
+/// pinned to one value, this and the tick jitter are where election randomness comes from.
+const ELECTION_TICKS: (u64, u64) = (10, 20);
+/// Each tick interval is `TICK_MS` ± this many percent.
+const TICK_JITTER_PCT: u64 = 20;
+/// How many recent events a violation report shows.
+const LAST_EVENTS: usize = 40;
+/// Allowance for a revoke to be proposed, committed and applied once leadership is confirmed.
+const COMMIT_ALLOWANCE: Duration = Duration::from_ms(3_000);
+/// Allowance for a checkpoint to commit in an undisturbed network (judging promote extensions).
+const PROMOTE_COMMIT_ALLOWANCE: Duration = Duration::from_ms(1_000);
+
+#[derive(Clone, Debug)]
+enum Event {
+    Tick(usize),
+    Scan(usize),
+    Deliver { from: Addr, to: Addr, payload: Payload },
+    ClientPoll(usize),
+    Fault(FaultKind),
+    PartitionHeal(u64),
+    Restart(usize),
+    StallEnd(usize),
+    Heal,
+}
+
+/// A run in progress.
+pub struct Sim<'t> {
+    seed: u64,
+    options: SimOptions,
+    resolved: Resolved,
+    streams: Streams,
+    queue: EventQueue<Event>,
+    now: Instant,
+    end: Instant,
+    healing: bool,
+    network: Network,
+    members: Vec<Member>,
+    member_clocks: Vec<Clock>,
+    stalled_until: Vec<Option<Instant>>,
+    clients: Vec<Client>,
+    client_clocks: Vec<Clock>,
+    history: History,
+    /// The highest log index whose effects the history has recorded.
+    recorded_index: u64,
+    /// Where each revoked lease's revoke sits in the log (its current incarnation).
+    revoke_index: BTreeMap<LeaseId, u64>,
+    revoked_count: usize,
+    /// The number of promotions when each lease was granted.
+    promotions_at_grant: BTreeMap<LeaseId, u64>,
+    stats: Stats,
+    violation: Option<Violation>,
+    last_events: VecDeque<String>,
+    trace: TraceSink<'t>,
+}
+
+/// Runs `seed` under `options` to the end or the first violation.
+pub fn run(seed: u64, options: &SimOptions) -> Report {
+    Sim::new(seed, options, TraceSink::hash_only()).run()
+}
+
+/// As `run`, writing the event trace as JSON lines to `out`.
+pub fn run_traced(seed: u64, options: &SimOptions, out: &mut dyn Write) -> std::io::Result<Report> {
+    let mut sim = Sim::new(seed, options, TraceSink::writing(out));
+    let report = sim.run_inner();
+    sim.trace.finish()?;
+    Ok(report)
+}
+
+fn lessor_config(options: &SimOptions, resolved: &Resolved, salt: u64) -> LessorConfig {
+    LessorConfig {
+        min_ttl_s: LessorConfig::min_ttl_for(ELECTION_TICKS.1, TICK_MS),
+        checkpointing: resolved.checkpointing,
+        checkpoint_persist: resolved.checkpoint_persist,
+        checkpoint_interval: options.checkpoint_interval,
+        map_order_salt: salt,
+        bugs: options.bugs,
+        ..LessorConfig::server_defaults()
+    }
+}
+
+fn draw_clock(rng: &mut SimRng, drift_ppm: u64, counts: &mut FaultCounts) -> Clock {
+    let drift = drift_ppm as i64;
+    let clock =
+        Clock { offset_ms: rng.between(0, 1_000) as i64, drift_ppm: rng.between_i64(-drift, drift), step_ms: 0 };
+    if clock.drift_ppm != 0 {
+        counts.add(FaultKind::ClockDrift);
+    }
+    clock
+}
+
+impl<'t> Sim<'t> {
+    fn new(seed: u64, options: &SimOptions, trace: TraceSink<'t>) -> Sim<'t> {
+        let mut streams = Streams::new(seed);
+        let resolved = Resolved::new(options, &mut streams.faults);
+        let mut stats = Stats::default();
+        let member_clocks: Vec<Clock> = (0..options.members)
+            .map(|_| draw_clock(&mut streams.clocks, resolved.faults.clock_drift_ppm, &mut stats.faults))
+            .collect();
+        let client_clocks: Vec<Clock> = (0..options.clients)
+            .map(|_| draw_clock(&mut streams.clocks, resolved.faults.clock_drift_ppm, &mut stats.faults))
+            .collect();
+        let members = (0..options.members)
+            .map(|i| {
+                let ticks = streams.members.between(ELECTION_TICKS.0, ELECTION_TICKS.1 - 1) as usize;
+                let salt = streams.members.next_u64();
+                Member::new(i, options.members, ticks, lessor_config(options, &resolved, salt))
+            })
+            .collect();
+        let client_config = ClientConfig {
+            members: options.members,
+            leases_max: options.leases_per_client,
+            ttl_min_s: options.ttl_min_s,
+            ttl_max_s: options.ttl_max_s,
+        };
+        let clients = (0..options.clients)
+            .map(|i| Client::new(i, client_config, streams.clients.index(options.members)))
+            .collect();
+        let end = Instant::EPOCH + options.duration + options.heal;
+        let mut sim = Sim {
+            seed,
+            options: options.clone(),
+            resolved,
+            streams,
+            queue: EventQueue::new(),
+            now: Instant::EPOCH,
+            end,
+            healing: false,
+            network: Network::new(),
+            members,
+            member_clocks,
+            stalled_until: vec![None; options.members],
+            clients,
+            client_clocks,
+            history: History::new(),
+            recorded_index: 0,
+            revoke_index: BTreeMap::new(),
+            revoked_count: 0,
+            promotions_at_grant: BTreeMap::new(),
+            stats,
+            violation: None,
+            last_events: VecDeque::with_capacity(LAST_EVENTS),
+            trace,
+        };
+        sim.schedule_start();
+        sim
+    }
+
+    fn schedule_start(&mut self) {
+        for m in 0..self.members.len() {
+            self.schedule_tick(m);
+            let at = self.member_clocks[m].true_after(self.now, EXPIRY_SCAN_PERIOD);
+            self.queue.push(at, Event::Scan(m));
+        }
+        for c in 0..self.clients.len() {
+            let at = self.client_clocks[c].true_after(self.now, CLIENT_POLL);
+            self.queue.push(at, Event::ClientPoll(c));
+        }
+        let periodic = [
+            (FaultKind::PartitionSymmetric, self.resolved.faults.partition_every_ms),
+            (FaultKind::Crash, self.resolved.faults.crash_every_ms),
+            (FaultKind::Stall, self.resolved.faults.stall_every_ms),
+            (FaultKind::ClockStep, self.resolved.faults.clock_step_every_ms),
+            (FaultKind::LeaderChurn, self.resolved.faults.churn_every_ms),
+        ];
+        for (kind, every_ms) in periodic {
+            self.schedule_fault(kind, every_ms);
+        }
+        self.queue.push(Instant::EPOCH + self.options.duration, Event::Heal);
+    }
+
+    fn schedule_fault(&mut self, kind: FaultKind, every_ms: u64) {
+        if every_ms == 0 {
+            return;
+        }
+        let delay = self.streams.faults.between(every_ms / 2, every_ms * 3 / 2);
+        self.queue.push(self.now + Duration::from_ms(delay), Event::Fault(kind));
+    }
+
+    fn schedule_tick(&mut self, m: usize) {
+        let jitter = TICK_MS * TICK_JITTER_PCT / 100;
+        let interval = self.streams.members.between(TICK_MS - jitter, TICK_MS + jitter);
+        let at = self.member_clocks[m].true_after(self.now, Duration::from_ms(interval));
+        self.queue.push(at, Event::Tick(m));
+    }
+
+    fn local(&self, m: usize) -> Instant {
+        self.member_clocks[m].local(self.now)
+    }
+
+    fn faults(&self) -> &Faults {
+        &self.resolved.faults
+    }
+
+    fn run(mut self) -> Report {
+        self.run_inner()
+    }
+
+    fn run_inner(&mut self) -> Report {
+        self.trace.header(self.seed, &self.options, &self.resolved);
+        while let Some((at, seq, event)) = self.queue.pop() {
+            if at > self.end {
+                break;
+            }
+            self.now = at;
+            self.stats.events += 1;
+            let line = describe(&event);
+            self.record(seq, line);
+            self.handle(event);
+            if self.violation.is_none() {
+                self.check_state();
+            }
+            if self.violation.is_some() {
+                break;
+            }
+        }
+        if self.violation.is_none() {
+            self.now = self.end;
+            self.check_converged();
+        }
+        self.finish_stats();
+        Report {
+            seed: self.seed,
+            options: self.options.clone(),
+            resolved: self.resolved.clone(),
+            stats: self.stats.clone(),
+            violation: self.violation.clone(),
+            stopped_at: self.now,
+            last_events: self.last_events.iter().cloned().collect(),
+            trace_hash: self.trace.hash(),
+        }
+    }
+
+    fn record(&mut self, seq: u64, line: String) {
+        self.trace.event(self.now, seq, &line);
+        if self.last_events.len() == LAST_EVENTS {
+            self.last_events.pop_front();
+        }
+        self.last_events.push_back(format!("{:>9} {line}", self.now.to_string()));
+    }
+
+    fn note(&mut self, line: String) {
+        self.record(u64::MAX, line);
+    }
+
+    fn handle(&mut self, event: Event) {
+        let mut out = Vec::new();
+        match event {
+            Event::Tick(m) => {
+                self.schedule_tick(m);
+                if self.stalled_until[m].is_none() {
+                    let now = self.local(m);
+                    self.members[m].tick(now, &mut out);
+                }
+            }
+            Event::Scan(m) => {
+                let at = self.member_clocks[m].true_after(self.now, EXPIRY_SCAN_PERIOD);
+                self.queue.push(at, Event::Scan(m));
+                if self.stalled_until[m].is_none() {
+                    let now = self.local(m);
+                    self.members[m].scan(now, &mut out);
+                }
+            }
+            Event::Deliver { from, to: Addr::Member(m), payload } => {
+                if let Some(until) = self.stalled_until[m] {
+                    self.queue.push(until, Event::Deliver { from, to: Addr::Member(m), payload });
+                } else {
+                    let now = self.local(m);
+                    self.members[m].receive(now, from, payload, &mut out);
+                }
+            }
+            Event::Deliver { to: Addr::Client(c), payload: Payload::Reply { req, reply }, .. } => {
+                let now = self.client_clocks[c].local(self.now);
+                self.clients[c].on_reply(now, &mut self.streams.clients, req, reply);
+            }
+            Event::Deliver { .. } => {}
+            Event::ClientPoll(c) => {
+                let clock = self.client_clocks[c];
+                self.queue.push(clock.true_after(self.now, CLIENT_POLL), Event::ClientPoll(c));
+                let mut sends = Vec::new();
+                self.clients[c].poll(clock.local(self.now), &mut self.streams.clients, true, &mut sends);
+                for (to, payload) in sends {
+                    self.send(Addr::Client(c), to, payload);
+                }
+            }
+            Event::Fault(kind) => {
+                if !self.healing {
+                    self.inject(kind, &mut out);
+                }
+            }
+            Event::PartitionHeal(id) => self.network.heal(id),
+            Event::Restart(m) => self.restart(m),
+            Event::StallEnd(m) => self.end_stall(m, &mut out),
+            Event::Heal => self.heal(&mut out),
+        }
+        self.process(out);
+    }
+
+    fn send(&mut self, from: Addr, to: Addr, payload: Payload) {
+        let healthy = Faults::none();
+        let faults = if self.healing { &healthy } else { &self.resolved.faults };
+        let delays = self.network.deliveries(&mut self.streams.network, faults, &mut self.stats.faults, from, to);
+        for delay in delays {
+            self.queue.push(self.now + delay, Event::Deliver { from, to, payload: payload.clone() });
+        }
+    }
+
+    fn restart(&mut self, m: usize) {
+        if self.members[m].is_up() {
+            return;
+        }
+        let ticks = self.streams.members.between(ELECTION_TICKS.0, ELECTION_TICKS.1 - 1) as usize;
+        self.members[m].restart(ticks);
+    }
+
+    fn end_stall(&mut self, m: usize, out: &mut Vec<Output>) {
+        if self.stalled_until[m].take().is_some() {
+            // The stalled member resumes: its lessor scan runs at once, on a clock that jumped.
+            let now = self.local(m);
+            self.members[m].scan(now, out);
+        }
+    }
+
+    fn leader(&self) -> Option<usize> {
+        (0..self.members.len()).find(|&m| self.members[m].is_leader() && self.stalled_until[m].is_none())
+    }
+
+    fn inject(&mut self, kind: FaultKind, out: &mut Vec<Output>) {
+        let n = self.members.len();
+        let f = self.faults().clone();
+        let rng = &mut self.streams.faults;
+        match kind {
+            FaultKind::PartitionSymmetric | FaultKind::PartitionOneWay => {
+                let one_way = rng.one_in(2);
+                let victim = rng.index(n);
+                let mut blocked = Vec::new();
+                if one_way {
+                    let other = if n > 1 && rng.below(10) < 7 {
+                        Addr::Member((victim + 1 + rng.index(n - 1)) % n)
+                    } else {
+                        Addr::Client(rng.index(self.clients.len().max(1)))
+                    };
+                    blocked.push((Addr::Member(victim), other));
+                } else {
+                    let mut others: Vec<Addr> = (0..n).filter(|&o| o != victim).map(Addr::Member).collect();
+                    if others.is_empty() || rng.one_in(2) {
+                        others.extend((0..self.clients.len()).map(Addr::Client));
+                    }
+                    for other in others {
+                        blocked.push((Addr::Member(victim), other));
+                        blocked.push((other, Addr::Member(victim)));
+                    }
+                }
+                let length = rng.between(500, f.partition_max_ms.max(500));
+                let kind = if one_way { FaultKind::PartitionOneWay } else { FaultKind::PartitionSymmetric };
+                self.stats.faults.add(kind);
+                let text = format!("partition {:?} for {length}ms", blocked);
+                let id = self.network.partition(blocked);
+                self.queue.push(self.now + Duration::from_ms(length), Event::PartitionHeal(id));
+                self.note(text);
+                self.schedule_fault(FaultKind::PartitionSymmetric, f.partition_every_ms);
+            }
+            FaultKind::Crash => {
+                let up: Vec<usize> = (0..n).filter(|&m| self.members[m].is_up()).collect();
+                if !up.is_empty() {
+                    let m = up[rng.index(up.len())];
+                    let down = rng.between(200, f.down_max_ms.max(200));
+                    self.stats.faults.add(FaultKind::Crash);
+                    self.members[m].crash(out);
+                    self.stalled_until[m] = None;
+                    self.queue.push(self.now + Duration::from_ms(down), Event::Restart(m));
+                    self.note(format!("crash m{} for {down}ms", m + 1));
+                }
+                self.schedule_fault(FaultKind::Crash, f.crash_every_ms);
+            }
+            FaultKind::Stall => {
+                let target = self.leader().or_else(|| (0..n).find(|&m| self.members[m].is_up()));
+                if let Some(m) = target.filter(|&m| self.stalled_until[m].is_none()) {
+                    let length = self.streams.faults.between(500, f.stall_max_ms.max(500));
+                    let until = self.now + Duration::from_ms(length);
+                    self.stalled_until[m] = Some(until);
+                    self.stats.faults.add(FaultKind::Stall);
+                    self.queue.push(until, Event::StallEnd(m));
+                    self.note(format!("stall m{} for {length}ms", m + 1));
+                }
+                self.schedule_fault(FaultKind::Stall, f.stall_every_ms);
+            }
+            FaultKind::ClockStep => {
+                let m = rng.index(n);
+                let step = rng.between_i64(-CLOCK_STEP_BOUND_MS, CLOCK_STEP_BOUND_MS);
+                self.member_clocks[m].step_ms = step;
+                self.stats.faults.add(FaultKind::ClockStep);
+                self.note(format!("clock step m{} to {step}ms", m + 1));
+                self.schedule_fault(FaultKind::ClockStep, f.clock_step_every_ms);
+            }
+            FaultKind::LeaderChurn => {
+                if let Some(leader) = self.leader().filter(|_| n > 1) {
+                    let to = (leader + 1 + self.streams.faults.index(n - 1)) % n;
+                    self.stats.faults.add(FaultKind::LeaderChurn);
+                    self.note(format!("transfer leader m{} -> m{}", leader + 1, to + 1));
+                    let now = self.local(leader);
+                    self.members[leader].transfer_leader(to, now, out);
+                }
+                self.schedule_fault(FaultKind::LeaderChurn, f.churn_every_ms);
+            }
+            FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder | FaultKind::ClockDrift => {
+                unreachable!("{kind:?} is injected per message or at start, never scheduled")
+            }
+        }
+    }
+
+    /// The healing phase: partitions heal, crashed members restart, stalls end; from now on the
+    /// network is healthy and no fault strikes (clocks keep their drift).
+    fn heal(&mut self, out: &mut Vec<Output>) {
+        self.healing = true;
+        self.network.heal_all();
+        for m in 0..self.members.len() {
+            self.restart(m);
+            self.end_stall(m, out);
+        }
+    }
+
+    /// Acts on what members did, in order: sends, and the history the oracle judges.
+    fn process(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            let verdict = self.process_one(output);
+            if let Err(v) = verdict {
+                self.violation.get_or_insert(v);
+            }
+        }
+    }
+
+    fn process_one(&mut self, output: Output) -> Verdict {
+        let now = self.now;
+        match output {
+            Output::Send { from, to, payload } => self.send(from, to, payload),
+            Output::AppliedGrant { index, id, ttl_s } => {
+                if index > self.recorded_index {
+                    self.recorded_index = index;
+                    self.history.on_grant(now, id, ttl_s);
+                    self.revoke_index.remove(&id);
+                    self.promotions_at_grant.insert(id, self.stats.leader_changes);
+                    self.stats.leases_granted += 1;
+                    self.note(format!("history grant {id} ttl={ttl_s}s (index {index})"));
+                }
+            }
+            Output::AppliedRevoke { index, id, by_expiry } => {
+                if index > self.recorded_index {
+                    self.recorded_index = index;
+                    self.note(format!("history revoke {id} by_expiry={by_expiry} (index {index})"));
+                    let Some(fate) = self.history.fate(id).cloned() else { return Ok(()) };
+                    if fate.revoked.is_none() {
+                        if by_expiry {
+                            self.stats.leases_expired += 1;
+                            self.stats.note_outlived(id, now.saturating_since(fate.promised_deadline));
+                        } else {
+                            self.stats.leases_revoked += 1;
+                        }
+                        self.revoke_index.insert(id, index);
+                        self.revoked_count += 1;
+                    }
+                    let tolerance = self.drift_tolerance_of(id);
+                    return self.history.on_revoke(now, id, by_expiry, tolerance);
+                }
+            }
+            Output::RenewOk { id, ttl_s } => {
+                self.stats.keepalives += 1;
+                if self.promotions_at_grant.get(&id).is_some_and(|&p| p < self.stats.leader_changes) {
+                    self.stats.keepalives_across_leader_change += 1;
+                }
+                let tolerance = self.drift_tolerance_of(id);
+                self.history.check_renew_not_expired(now, id, tolerance)?;
+                return self.history.on_renew_ok(now, id, ttl_s);
+            }
+            Output::TimeToLive { id, ttl_s, granted_ttl_s } => {
+                let allowance = self.history.leader_change_allowance(id) + self.drift_tolerance_of(id);
+                return oracle::check_ttl_bounded(id, ttl_s, granted_ttl_s, allowance);
+            }
+            Output::Promoted { member, expiries, extend } => {
+                self.stats.leader_changes += 1;
+                self.note(format!("promote m{} ({} leases)", member + 1, expiries.len()));
+                let clock = self.member_clocks[member];
+                for (id, expiry) in expiries {
+                    let expiry = clock.true_time_of(expiry);
+                    // The checkpoint that bounds the extension comes at most one interval, one
+                    // scan period and a commit after the last one.
+                    let allowance = extend
+                        + self.options.checkpoint_interval
+                        + EXPIRY_SCAN_PERIOD
+                        + PROMOTE_COMMIT_ALLOWANCE
+                        + self.drift_tolerance_of(id);
+                    // `promote_extension_bounded` is measured, not enforced: without checkpoints
+                    // this is etcd's documented TTL reset (issue 9888); with them it still happens
+                    // when faults keep checkpoints from committing, and when a renew lands just
+                    // before a scheduled checkpoint (the scan then skips the lease, remaining TTL
+                    // not below TTL, and never reschedules it) — etcd's lessor does the same.
+                    if self.history.check_promote_extension(now, id, expiry, allowance).is_err() {
+                        self.stats.ttl_resets_beyond_bound += 1;
+                    }
+                    self.history.on_promote(id, expiry);
+                }
+            }
+            Output::Demoted { member } => self.note(format!("demote m{}", member + 1)),
+            Output::RevokeLost { id } => {
+                self.stats.revokes_lost += 1;
+                self.history.on_revoke_lost(id);
+            }
+            Output::Violation(v) => return Err(v),
+        }
+        Ok(())
+    }
+
+    /// How much earlier than promised, in true time, clock drift lets `id` be judged expired.
+    fn drift_tolerance_of(&self, id: LeaseId) -> Duration {
+        let ttl_s = self.history.fate(id).map_or(self.options.ttl_max_s, |f| f.ttl_s);
+        drift_tolerance(Duration::from_secs_i64(ttl_s), self.options.drift_bound_ppm)
+    }
+
+    /// The state properties, on every member whose state changed, and replica agreement.
+    fn check_state(&mut self) {
+        let mut any = false;
+        for m in 0..self.members.len() {
+            if !self.members[m].dirty {
+                continue;
+            }
+            self.members[m].dirty = false;
+            any = true;
+            let member = &self.members[m];
+            let applied = member.applied;
+            let verdict = oracle::check_attachments(&member.lessor, &member.kv)
+                .and_then(|()| oracle::check_expiry_queue(&member.lessor, self.revoked_count))
+                .and_then(|()| {
+                    self.history.check_not_resurrected(&member.lessor, |id| {
+                        self.revoke_index.get(&id).is_some_and(|&index| applied >= index)
+                    })
+                })
+                .map_err(|v| Violation { detail: format!("on m{}: {}", m + 1, v.detail), ..v });
+            if let Err(v) = verdict {
+                self.violation = Some(v);
+                return;
+            }
+        }
+        if any && let Err(v) = self.check_replicas() {
+            self.violation = Some(v);
+        }
+    }
+
+    fn check_replicas(&self) -> Verdict {
+        let names: Vec<String> = (1..=self.members.len()).map(|m| format!("m{m}")).collect();
+        let view: Vec<_> =
+            self.members.iter().zip(&names).map(|(m, name)| (name.as_str(), m.applied, &m.lessor, &m.kv)).collect();
+        oracle::check_replicas_agree_with(&view, self.resolved.checkpoint_persist)
+    }
+
+    /// The end of the healing phase: every member caught up, and every lease whose deadline passed
+    /// long enough ago is revoked (its keys gone, which the state checks already ensure).
+    fn check_converged(&mut self) {
+        let max_applied = self.members.iter().map(|m| m.applied).max().unwrap_or(0);
+        if let Some(m) = self.members.iter().find(|m| m.applied < max_applied) {
+            self.violation = Some(Violation {
+                property: oracle::REPLICAS_AGREE,
+                detail: format!(
+                    "m{} applied only up to index {} of {max_applied} by the end of the healing phase",
+                    m.index + 1,
+                    m.applied
+                ),
+            });
+            return;
+        }
+        let retry = LessorConfig::server_defaults().retry_interval;
+        let bound = self.revoke_bound();
+        if let Err(v) = self.history.check_revoked_in_time(self.now, bound, retry) {
+            self.violation = Some(v);
+        }
+    }
+
+    /// The stated convergence bound: one scan period, one retry interval, the commit allowance and
+    /// the clock-drift tolerance of the longest TTL.
+    pub fn revoke_bound(&self) -> Duration {
+        let retry = LessorConfig::server_defaults().retry_interval;
+        EXPIRY_SCAN_PERIOD
+            + retry
+            + COMMIT_ALLOWANCE
+            + drift_tolerance(Duration::from_secs_i64(self.options.ttl_max_s), self.options.drift_bound_ppm)
+    }
+
+    fn finish_stats(&mut self) {
+        self.stats.sim_time = self.now.saturating_since(Instant::EPOCH);
+        let now = self.now;
+        let overdue: Vec<(LeaseId, Duration)> = self
+            .history
+            .fates()
+            .filter(|(_, f)| f.revoked.is_none())
+            .map(|(id, f)| (id, now.saturating_since(f.promised_deadline)))
+            .collect();
+        for (id, by) in overdue {
+            self.stats.note_outlived(id, by);
+        }
+    }
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Tick(m) => format!("tick m{}", m + 1),
+        Event::Scan(m) => format!("scan m{}", m + 1),
+        Event::Deliver { from, to, payload } => match payload {
+            Payload::Raft(msg) => format!(
+                "deliver {from}->{to} {:?} term={} index={} commit={} entries={}{}",
+                msg.get_msg_type(),
+                msg.term,
+                msg.index,
+                msg.commit,
+                msg.entries.len(),
+                if msg.reject { " reject" } else { "" }
+            ),
+            Payload::Request { req, request, forwarded, .. } => {
+                format!("deliver {from}->{to} req#{req} {request:?}{}", if *forwarded { " forwarded" } else { "" })
+            }
+            Payload::Reply { req, reply } => format!("deliver {from}->{to} reply#{req} {reply:?}"),
+        },
+        Event::ClientPoll(c) => format!("poll c{c}"),
+        Event::Fault(kind) => format!("fault {}", kind.name()),
+        Event::PartitionHeal(id) => format!("heal partition {id}"),
+        Event::Restart(m) => format!("restart m{}", m + 1),
+        Event::StallEnd(m) => format!("stall end m{}", m + 1),
+        Event::Heal => "healing phase begins".to_owned(),
+    }
+}

@@ -1,0 +1,90 @@
+//! The event trace of a run: one JSON line per event (and per history note), and a running FNV-1a
+//! hash of the same content (time, sequence number, text), so two runs can be compared by hash
+//! without keeping their traces, and a traced run hashes exactly as an untraced one.
+//!
+//! Owns the line format and the hash. It never decides what happened (the runner describes events)
+//! and never opens files (the CLI hands it a writer).
+
+use std::io::Write;
+
+use super::options::{Resolved, SimOptions};
+use crate::time::Instant;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// Where a run's trace goes: always into the hash, and to a writer when one is given.
+pub struct TraceSink<'t> {
+    out: Option<&'t mut dyn Write>,
+    hash: u64,
+    error: Option<std::io::Error>,
+}
+
+impl<'t> TraceSink<'t> {
+    pub fn hash_only() -> TraceSink<'t> {
+        TraceSink { out: None, hash: FNV_OFFSET, error: None }
+    }
+
+    pub fn writing(out: &'t mut dyn Write) -> TraceSink<'t> {
+        TraceSink { out: Some(out), hash: FNV_OFFSET, error: None }
+    }
+
+    fn hash_text(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            for &byte in *part {
+                self.hash ^= u64::from(byte);
+                self.hash = self.hash.wrapping_mul(FNV_PRIME);
+            }
+        }
+    }
+
+    fn write(&mut self, line: &serde_json::Value) {
+        if let Some(out) = self.out.as_mut()
+            && self.error.is_none()
+            && let Err(e) = writeln!(out, "{line}")
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// The first line: the seed and the options, as given and as the seed resolved them.
+    pub fn header(&mut self, seed: u64, options: &SimOptions, resolved: &Resolved) {
+        let args = options.to_args(seed);
+        let resolved = resolved.to_string();
+        self.hash_text(&[args.as_bytes(), b"\n", resolved.as_bytes(), b"\n"]);
+        if self.out.is_some() {
+            self.write(&serde_json::json!({ "seed": seed, "options": args, "resolved": resolved }));
+        }
+    }
+
+    /// One event (`seq` is the queue's sequence number; `u64::MAX` marks a note about history).
+    /// The hash covers the time, the sequence number and the text, whether or not a writer is set.
+    pub fn event(&mut self, at: Instant, seq: u64, text: &str) {
+        self.hash_text(&[&at.as_ms().to_le_bytes(), &seq.to_le_bytes(), text.as_bytes(), b"\n"]);
+        if self.out.is_none() {
+            return;
+        }
+        let line = if seq == u64::MAX {
+            serde_json::json!({ "t_ms": at.as_ms(), "note": text })
+        } else {
+            serde_json::json!({ "t_ms": at.as_ms(), "seq": seq, "event": text })
+        };
+        self.write(&line);
+    }
+
+    /// The FNV-1a hash of every line so far.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Flushes the writer and reports the first write error, if any.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
