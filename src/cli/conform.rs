@@ -99,14 +99,10 @@ mod with_etcd {
             Ok(runner) => runner,
             Err(e) => return fail(e),
         };
-        let mut config = TraceConfig::default();
-        config.lessor.min_ttl_s = match runner.min_ttl_s() {
-            Ok(min) => min,
+        let config = match runner.trace_config() {
+            Ok(config) => config,
             Err(e) => return fail(e),
         };
-        if let Some(options) = runner.etcd_options() {
-            config.election_timeout = leasesim::time::Duration::from_ms(options.election_ms);
-        }
         eprintln!(
             "conform: seeds {}..{} against etcd at {} ({}); {}",
             seeds.start,

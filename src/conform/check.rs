@@ -88,6 +88,13 @@ pub fn check_trace(
     commands: &[(usize, Command)],
 ) -> Result<CheckOutcome, ConformError> {
     check_runnable(commands, runner.owns_process())?;
+    if config.lessor.etcd_version != runner.etcd_version() {
+        return Err(ConformError::Config(format!(
+            "the trace models etcd version={} but the server is {}: set `version=` in its config line",
+            config.lessor.etcd_version.name(),
+            runner.etcd_version().name()
+        )));
+    }
     let expected = expected_replies(config, commands)?;
     let EtcdRun { replies: actual, lateness_ms } = runner.run(config, commands)?;
     let mut comparator = Comparator::new();

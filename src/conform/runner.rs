@@ -16,11 +16,13 @@ use etcd_client::{Client, ConnectOptions, GetOptions, LeaseGrantOptions, LeaseTi
 
 use super::error::ConformError;
 use super::etcd::{EtcdOptions, EtcdProcess};
-use crate::lease::{LeaseError, LeaseId, LessorConfig};
+use crate::lease::{EtcdVersion, LeaseError, LeaseId, LessorConfig};
 use crate::trace::{Command, TraceConfig};
 
 /// How long connecting (and the first status call) may take before the endpoint is unreachable.
 pub const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+/// Longer than etcd's backend batch interval (100 ms): waited before a `restart` kills etcd.
+const BACKEND_COMMIT_WAIT: StdDuration = StdDuration::from_millis(300);
 /// How long one RPC may take.
 const RPC_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
@@ -94,6 +96,8 @@ pub struct EtcdRunner {
     process: Option<EtcdProcess>,
     /// The server's minimum TTL, known for a spawned etcd, probed once for an external one.
     min_ttl_s: Option<i64>,
+    /// The server's release, as `LessorConfig::etcd_version` models it.
+    version: EtcdVersion,
 }
 
 /// A run in progress: the wall clock and the revision offset.
@@ -118,8 +122,8 @@ impl EtcdRunner {
     /// [`CONNECT_TIMEOUT`] is an error.
     pub fn connect(endpoint: &str) -> Result<EtcdRunner, ConformError> {
         let runtime = new_runtime()?;
-        let client = connect_client(&runtime, endpoint)?;
-        Ok(EtcdRunner { runtime, client, endpoint: endpoint.to_owned(), process: None, min_ttl_s: None })
+        let (client, version) = connect_client(&runtime, endpoint)?;
+        Ok(EtcdRunner { runtime, client, endpoint: endpoint.to_owned(), process: None, min_ttl_s: None, version })
     }
 
     /// Starts a throwaway etcd and connects to it.
@@ -127,13 +131,30 @@ impl EtcdRunner {
         let process = EtcdProcess::spawn(options)?;
         let runtime = new_runtime()?;
         let endpoint = process.endpoint();
-        let client = connect_client(&runtime, &endpoint)?;
+        let (client, version) = connect_client(&runtime, &endpoint)?;
         let min_ttl_s = Some(process.options().min_ttl_s());
-        Ok(EtcdRunner { runtime, client, endpoint, process: Some(process), min_ttl_s })
+        Ok(EtcdRunner { runtime, client, endpoint, process: Some(process), min_ttl_s, version })
     }
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The server's release (from its `Status`), as the lessor config models it.
+    pub fn etcd_version(&self) -> EtcdVersion {
+        self.version
+    }
+
+    /// The trace config a random trace for this server uses: its minimum TTL, its release and, for a
+    /// spawned etcd, its election timeout.
+    pub fn trace_config(&mut self) -> Result<TraceConfig, ConformError> {
+        let mut config = TraceConfig::default();
+        config.lessor.min_ttl_s = self.min_ttl_s()?;
+        config.lessor.etcd_version = self.version;
+        if let Some(options) = self.etcd_options() {
+            config.election_timeout = crate::time::Duration::from_ms(options.election_ms);
+        }
+        Ok(config)
     }
 
     /// Whether this runner started its etcd (and so can `restart` it).
@@ -360,8 +381,11 @@ impl EtcdRunner {
     /// wall clock with trace time (the replayer's restart takes no trace time).
     fn restart(&mut self, session: &mut Session) -> Result<String, String> {
         let process = self.process.as_mut().expect("restart was refused up front for an etcd we do not own");
+        // Let etcd's backend commit its batch (every 100 ms) first, so what survives the crash is
+        // exactly what was applied, not a timing-dependent prefix of it.
+        std::thread::sleep(BACKEND_COMMIT_WAIT);
         process.restart().map_err(|e| e.to_string())?;
-        self.client = connect_client(&self.runtime, &self.endpoint).map_err(|e| e.to_string())?;
+        self.client = connect_client(&self.runtime, &self.endpoint).map_err(|e| e.to_string())?.0;
         session.origin = StdInstant::now() - session.trace_now;
         Ok("ok".to_owned())
     }
@@ -426,19 +450,24 @@ fn new_runtime() -> Result<tokio::runtime::Runtime, ConformError> {
         .map_err(|e| ConformError::Io(format!("cannot start the tokio runtime: {e}")))
 }
 
-/// Connects and proves the endpoint answers (a `status` call) within [`CONNECT_TIMEOUT`].
-fn connect_client(runtime: &tokio::runtime::Runtime, endpoint: &str) -> Result<Client, ConformError> {
+/// Connects and proves the endpoint answers (a `status` call) within [`CONNECT_TIMEOUT`]; the
+/// client and the server's release.
+fn connect_client(runtime: &tokio::runtime::Runtime, endpoint: &str) -> Result<(Client, EtcdVersion), ConformError> {
     let unreachable = |detail: String| ConformError::Unreachable { endpoint: endpoint.to_owned(), detail };
     let url = if endpoint.contains("://") { endpoint.to_owned() } else { format!("http://{endpoint}") };
     runtime.block_on(async {
         let options = ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT).with_timeout(RPC_TIMEOUT);
         let attempt = async {
             let mut client = Client::connect([url.as_str()], Some(options)).await?;
-            client.status().await?;
-            Ok::<Client, etcd_client::Error>(client)
+            let status = client.status().await?;
+            Ok::<_, etcd_client::Error>((client, status.version().to_owned()))
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(client)) => Ok(client),
+            Ok(Ok((client, version))) => {
+                let version =
+                    EtcdVersion::parse(&version).map_err(|e| unreachable(format!("unsupported server: {e}")))?;
+                Ok((client, version))
+            }
             Ok(Err(e)) => Err(unreachable(e.to_string())),
             Err(_) => Err(unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
         }

@@ -29,6 +29,44 @@ pub struct LessorConfig {
     pub map_order_salt: u64,
     /// Switched-on bugs; none by default.
     pub bugs: Bugs,
+    /// Which etcd release to follow where releases differ (the README's version table); the newer
+    /// behaviour (SPEC.md) by default.
+    pub etcd_version: EtcdVersion,
+}
+
+/// The etcd releases whose behaviour differs in ways leasesim models.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EtcdVersion {
+    /// etcd 3.4: the consistent index is persisted only with a write that changes the KV, so after a
+    /// crash every write applied since the last such write is applied again, against the recovered
+    /// leases (a put that failed with `LeaseNotFound` can then succeed and shift revisions).
+    V3_4,
+    /// etcd 3.5 and later (SPEC.md): what was applied stays applied.
+    #[default]
+    V3_5,
+}
+
+impl EtcdVersion {
+    /// `3.4` or `3.5`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EtcdVersion::V3_4 => "3.4",
+            EtcdVersion::V3_5 => "3.5",
+        }
+    }
+
+    /// From a trace's `version=` or a server's version string (`3.4.23` → 3.4; 3.5 and later → 3.5).
+    pub fn parse(text: &str) -> Result<EtcdVersion, String> {
+        let mut parts = text.trim_start_matches('v').split('.');
+        let major_minor =
+            (parts.next().and_then(|m| m.parse::<u32>().ok()), parts.next().and_then(|m| m.parse::<u32>().ok()));
+        match major_minor {
+            (Some(3), Some(4)) => Ok(EtcdVersion::V3_4),
+            (Some(3), Some(minor)) if minor >= 5 => Ok(EtcdVersion::V3_5),
+            (Some(major), Some(_)) if major > 3 => Ok(EtcdVersion::V3_5),
+            _ => Err(format!("etcd version `{text}` is not modelled; known: 3.4, 3.5 (and later)")),
+        }
+    }
 }
 
 impl LessorConfig {
@@ -45,6 +83,7 @@ impl LessorConfig {
             revoke_rate_per_s: 1000,
             map_order_salt: 0,
             bugs: Bugs::NONE,
+            etcd_version: EtcdVersion::V3_5,
         }
     }
 
@@ -79,5 +118,16 @@ mod tests {
     fn min_ttl_matches_etcd_defaults() {
         assert_eq!(LessorConfig::min_ttl_for(10, 100), 2);
         assert_eq!(LessorConfig::min_ttl_for(50, 100), 8);
+    }
+
+    #[test]
+    fn etcd_versions_parse_from_trace_keys_and_server_strings() {
+        assert_eq!(EtcdVersion::parse("3.4"), Ok(EtcdVersion::V3_4));
+        assert_eq!(EtcdVersion::parse("3.4.23"), Ok(EtcdVersion::V3_4));
+        assert_eq!(EtcdVersion::parse("3.5.17"), Ok(EtcdVersion::V3_5));
+        assert_eq!(EtcdVersion::parse("3.6.0"), Ok(EtcdVersion::V3_5));
+        assert!(EtcdVersion::parse("3.3.1").unwrap_err().contains("not modelled"));
+        assert!(EtcdVersion::parse("x").is_err());
+        assert_eq!(LessorConfig::server_defaults().etcd_version, EtcdVersion::V3_5);
     }
 }

@@ -15,7 +15,7 @@ mod persist;
 mod renew;
 mod revoke;
 
-pub use config::{EXPIRY_SCAN_PERIOD, LessorConfig, MAX_CHECKPOINT_BATCH, MAX_LEASE_TTL_S};
+pub use config::{EXPIRY_SCAN_PERIOD, EtcdVersion, LessorConfig, MAX_CHECKPOINT_BATCH, MAX_LEASE_TTL_S};
 pub use lessor::{Lease, Lessor, TimeToLive};
 pub use persist::{LeaseRecord, LeaseRecords};
 pub use renew::{RenewBegin, RenewTicket};

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::bugs::Bugs;
-use crate::lease::{LeaseId, LessorConfig};
+use crate::lease::{EtcdVersion, LeaseId, LessorConfig};
 use crate::time::{Duration, parse_duration};
 
 /// One trace command. See the README for the reply of each.
@@ -121,10 +121,15 @@ impl TraceConfig {
         self
     }
 
-    /// The config as a trace line (what `parse_line` reads back).
+    /// The config as a trace line (what `parse_line` reads back). `version=` only when not the
+    /// default.
     pub fn to_line(&self) -> String {
         let on_off = |b: bool| if b { "on" } else { "off" };
         let l = &self.lessor;
+        let version = match l.etcd_version {
+            EtcdVersion::V3_5 => String::new(),
+            other => format!(" version={}", other.name()),
+        };
         format!(
             "config min_ttl={} retry={}ms election={}ms checkpoint={} persist={} revoke_rate={} checkpoint_interval={}ms",
             l.min_ttl_s,
@@ -134,7 +139,7 @@ impl TraceConfig {
             on_off(l.checkpoint_persist),
             l.revoke_rate_per_s,
             l.checkpoint_interval.as_ms()
-        )
+        ) + &version
     }
 }
 
@@ -300,6 +305,7 @@ fn parse_config(args: &[&str]) -> Result<TraceConfig, String> {
             "checkpoint" => l.checkpointing = on_off(key, value)?,
             "persist" => l.checkpoint_persist = on_off(key, value)?,
             "checkpoint_interval" => l.checkpoint_interval = parse_duration(value)?,
+            "version" => l.etcd_version = EtcdVersion::parse(value)?,
             "revoke_rate" => {
                 l.revoke_rate_per_s = value
                     .parse()
@@ -309,7 +315,7 @@ fn parse_config(args: &[&str]) -> Result<TraceConfig, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown config key `{other}`; known: min_ttl, retry, election, checkpoint, persist, checkpoint_interval, revoke_rate"
+                    "unknown config key `{other}`; known: min_ttl, retry, election, checkpoint, persist, checkpoint_interval, revoke_rate, version"
                 ));
             }
         }
@@ -355,6 +361,10 @@ mod tests {
             assert_eq!(parse_line(&printed), Ok(Line::Command(command)), "{printed}");
         }
         let config = TraceConfig::default();
+        assert_eq!(parse_line(&config.to_line()), Ok(Line::Config(config)));
+        let mut config = TraceConfig::default();
+        config.lessor.etcd_version = EtcdVersion::V3_4;
+        assert!(config.to_line().ends_with(" version=3.4"));
         assert_eq!(parse_line(&config.to_line()), Ok(Line::Config(config)));
     }
 }

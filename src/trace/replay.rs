@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use super::parse::{Command, ParseError, TraceConfig, parse_trace};
 use crate::bugs::Bugs;
-use crate::kv::Kv;
+use crate::kv::{Kv, Revision};
 use crate::lease::{
-    EXPIRY_SCAN_PERIOD, LeaseError, LeaseId, Lessor, MAX_CHECKPOINT_BATCH, RenewBegin, RenewTicket, RevokeStep,
-    RevokeTicket,
+    EXPIRY_SCAN_PERIOD, EtcdVersion, LeaseError, LeaseId, Lessor, MAX_CHECKPOINT_BATCH, RenewBegin, RenewTicket,
+    RevokeStep, RevokeTicket,
 };
 use crate::oracle::{self, History, Verdict, Violation};
 use crate::time::{Duration, Instant};
@@ -27,6 +27,20 @@ pub struct Replayer {
     revokes: BTreeMap<LeaseId, RevokeTicket>,
     revokes_to_lose: u32,
     next_server_id: LeaseId,
+    /// etcd 3.4 only (`LessorConfig::etcd_version`): the replicated writes applied since the last one
+    /// that changed the KV. 3.4 persists its consistent index only with KV changes, so a restart
+    /// applies these again. Always empty for 3.5 and later.
+    unpersisted: Vec<LoggedWrite>,
+}
+
+/// A replicated write, as a restart of etcd 3.4 applies it again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum LoggedWrite {
+    Grant { id: LeaseId, ttl_s: i64 },
+    Revoke { id: LeaseId },
+    Put { key: String, value: String, lease: LeaseId },
+    Delete { key: String },
+    Checkpoint { id: LeaseId, remaining_ttl_s: i64 },
 }
 
 /// What a whole replay printed, and the violation that stopped it, if any.
@@ -75,6 +89,7 @@ impl Replayer {
             revokes: BTreeMap::new(),
             revokes_to_lose: 0,
             next_server_id: 1,
+            unpersisted: Vec::new(),
         }
     }
 
@@ -110,7 +125,9 @@ impl Replayer {
     /// step commands (for example `renew-end` with no renew begun).
     pub fn execute(&mut self, command: &Command) -> Result<(String, Verdict), String> {
         let mut verdict = Ok(());
+        let revision_before = self.kv.revision();
         let reply = self.apply(command, &mut verdict)?;
+        self.log_command(command, revision_before);
         debug_assert!({
             self.lessor.assert_consistent();
             true
@@ -146,6 +163,7 @@ impl Replayer {
             Command::Renew { id } => match self.lessor.renew_begin(now, id) {
                 Ok(RenewBegin::Blocked) => "blocked".to_owned(),
                 Ok(RenewBegin::Proceed(ticket)) => {
+                    *verdict = self.check_renew_begins_alive(id);
                     if ticket.needs_checkpoint {
                         self.lessor.checkpoint(now, id, 0);
                     }
@@ -208,6 +226,7 @@ impl Replayer {
                 let records = self.lessor.records().clone();
                 self.lessor = Lessor::recover(self.config.lessor.clone(), records);
                 self.kv.reattach(&mut self.lessor);
+                self.reapply_unpersisted();
                 self.renews.clear();
                 self.revokes.clear();
                 self.promote(self.config.election_timeout);
@@ -220,6 +239,7 @@ impl Replayer {
                 match self.lessor.renew_begin(now, id) {
                     Ok(RenewBegin::Blocked) => "blocked".to_owned(),
                     Ok(RenewBegin::Proceed(ticket)) => {
+                        *verdict = self.check_renew_begins_alive(id);
                         self.renews.insert(id, ticket);
                         if ticket.needs_checkpoint { "ok checkpoint=needed".to_owned() } else { "ok".to_owned() }
                     }
@@ -283,6 +303,68 @@ impl Replayer {
         Ok(reply)
     }
 
+    /// Logs a command's replicated write for etcd 3.4's restart (see `unpersisted`).
+    fn log_command(&mut self, command: &Command, revision_before: Revision) {
+        let write = match *command {
+            // `pick_server_id` has just handed out `next_server_id - 1` for ID 0.
+            Command::Grant { id, ttl_s } => {
+                Some(LoggedWrite::Grant { id: if id == 0 { self.next_server_id - 1 } else { id }, ttl_s })
+            }
+            Command::Revoke { id } => Some(LoggedWrite::Revoke { id }),
+            Command::RevokeStep { id } if !self.revokes.contains_key(&id) => Some(LoggedWrite::Revoke { id }),
+            Command::Put { ref key, ref value, lease } => {
+                Some(LoggedWrite::Put { key: key.clone(), value: value.clone(), lease })
+            }
+            Command::Delete { ref key } => Some(LoggedWrite::Delete { key: key.clone() }),
+            Command::Checkpoint { id, remaining_ttl_s } => Some(LoggedWrite::Checkpoint { id, remaining_ttl_s }),
+            _ => None,
+        };
+        self.log_write(write, revision_before);
+    }
+
+    /// etcd 3.4 persists the consistent index with a KV change only: a write that changed the KV
+    /// empties the log of unpersisted writes, any other write joins it.
+    fn log_write(&mut self, write: Option<LoggedWrite>, revision_before: Revision) {
+        if self.config.lessor.etcd_version != EtcdVersion::V3_4 {
+            return;
+        }
+        if self.kv.revision() != revision_before {
+            self.unpersisted.clear();
+        } else if let Some(write) = write {
+            self.unpersisted.push(write);
+        }
+    }
+
+    /// etcd 3.4's restart: the writes after the last persisted consistent index are applied again,
+    /// in order, against the recovered (non-primary) lessor; outcomes are not reported to anyone.
+    fn reapply_unpersisted(&mut self) {
+        for write in std::mem::take(&mut self.unpersisted) {
+            let revision_before = self.kv.revision();
+            match &write {
+                LoggedWrite::Grant { id, ttl_s } => {
+                    let _ = self.lessor.grant(self.now, *id, *ttl_s);
+                }
+                LoggedWrite::Revoke { id } => {
+                    if let Ok(mut ticket) = self.lessor.revoke_begin(*id) {
+                        while !ticket.is_done() {
+                            self.lessor.revoke_step(&mut self.kv, &mut ticket);
+                        }
+                    }
+                }
+                LoggedWrite::Put { key, value, lease } => {
+                    let _ = self.kv.put(&mut self.lessor, key, value, *lease);
+                }
+                LoggedWrite::Delete { key } => {
+                    self.kv.delete(&mut self.lessor, key);
+                }
+                LoggedWrite::Checkpoint { id, remaining_ttl_s } => {
+                    self.lessor.checkpoint(self.now, *id, *remaining_ttl_s)
+                }
+            }
+            self.log_write(Some(write), revision_before);
+        }
+    }
+
     fn pick_server_id(&mut self) -> LeaseId {
         while self.lessor.lookup(self.next_server_id).is_some() {
             self.next_server_id += 1;
@@ -291,12 +373,18 @@ impl Replayer {
         self.next_server_id - 1
     }
 
+    /// `renew_never_resurrects` (expired part), judged when a renew is let through its first step:
+    /// etcd checks expiry there only, so a lease that expires during the checkpoint round trip is
+    /// still refreshed at the last step (an open window, like etcd 14758), not a resurrection.
+    fn check_renew_begins_alive(&self, id: LeaseId) -> Verdict {
+        self.history.check_renew_not_expired(self.now, id, Duration::ZERO)
+    }
+
     fn renew_finish(&mut self, ticket: RenewTicket, verdict: &mut Verdict) -> String {
         match self.lessor.renew_finish(self.now, ticket) {
             Ok(ttl_s) => {
-                *verdict = self
-                    .history
-                    .check_renew_not_expired(self.now, ticket.id, Duration::ZERO)
+                let begun = std::mem::replace(verdict, Ok(()));
+                *verdict = begun
                     .and_then(|()| self.history.on_renew_ok(self.now, ticket.id, ttl_s))
                     .and_then(|()| oracle::check_keepalive_alive(&self.lessor, &self.kv, ticket.id));
                 format!("ok ttl={ttl_s}")
@@ -334,10 +422,12 @@ impl Replayer {
                     self.history.on_revoke_lost(id);
                     continue;
                 }
+                let revision_before = self.kv.revision();
                 let Ok(mut ticket) = self.lessor.revoke_begin(id) else { continue };
                 while !ticket.is_done() {
                     self.lessor.revoke_step(&mut self.kv, &mut ticket);
                 }
+                self.log_write(Some(LoggedWrite::Revoke { id }), revision_before);
                 revoked.push(id);
                 if verdict.is_ok() {
                     *verdict = self.finish_revoke(&ticket, true);
