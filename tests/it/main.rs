@@ -3,3 +3,5 @@ mod expiry;
 mod sim;
 mod scenarios;
 mod traces;
+#[cfg(feature = "etcd")]
+mod conform;
