@@ -410,6 +410,26 @@ fn a_renew_between_a_revokes_key_deletion_and_lease_removal_succeeds() {
     );
 }
 
+#[test]
+fn a_lease_that_expires_during_a_renews_checkpoint_round_trip_is_still_refreshed() {
+    // etcd checks expiry in Renew's first step only; the lease expires at 3 s while the checkpoint
+    // {1, 0} is being replicated (its revoke lost), and the last step refreshes it: an open window
+    // like 14758, not a resurrection.
+    check_trace(
+        "config checkpoint=on checkpoint_interval=2s retry=3s\ngrant 1 3\nadvance 2s\nrenew-begin 1\nlose-revokes 1\nadvance 1s\nrenew-checkpoint 1\nrenew-end 1\nttl 1",
+        &[
+            "ok id=1 ttl=3",
+            "ok revoked=",
+            "ok checkpoint=needed",
+            "ok",
+            "ok revoked=",
+            "ok",
+            "ok ttl=3",
+            "ok id=1 ttl=3 granted=3",
+        ],
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // What a trace cannot reach: checked on the lessor directly.
 
