@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: a simulation sweep and the model checks of the lessor, with one report.
+    Verify(cli::verify::VerifyArgs),
     /// Replay a trace file against a single-member lessor, one reply line per command.
     Replay {
         /// The trace file (one command per line; `#` comments).
@@ -88,6 +90,7 @@ fn bug_set(bugs: &[Bug]) -> Bugs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Verify(args) => cli::verify::run(&args),
         Command::Replay { file, bugs, against: None } => cli::replay::run(&file, bug_set(&bugs)),
         Command::Replay { file, against: Some(endpoint), .. } => cli::conform::replay_against(&file, &endpoint),
         Command::Conform(args) => cli::conform::run(args),

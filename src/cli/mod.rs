@@ -2,9 +2,10 @@
 //! dispatches here; these modules own files, the terminal and wall-clock time.
 
 pub mod bench_report;
-pub mod check;
 pub mod conform;
+pub mod check;
 pub mod explore;
 pub mod replay;
 pub mod sim;
 pub mod sweep;
+pub mod verify;
