@@ -156,8 +156,11 @@ impl IdTable {
         Some(removed)
     }
 
+    /// Empties the table, keeping its capacity (a demoted lessor is usually promoted again).
     pub(crate) fn clear(&mut self) {
-        *self = IdTable::default();
+        self.slots.fill(EMPTY_SLOT);
+        self.occupied = 0;
+        self.empty_id_entry = None;
     }
 
     fn grow(&mut self) {

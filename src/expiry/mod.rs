@@ -66,4 +66,4 @@ pub trait ExpiryQueue: Default + Clone {
 }
 
 /// The implementation the lessor uses unless told otherwise.
-pub type DefaultExpiryQueue = BTreeQueue;
+pub type DefaultExpiryQueue = BucketQueue;

@@ -232,22 +232,28 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// pile-ups are spread so at most 3/4 of the revoke rate expire in any one second.
     pub fn promote(&mut self, now: Instant, extend: Duration) {
         self.primary = true;
-        let ids: Vec<LeaseId> = self.leases.keys().copied().collect();
-        for &id in &ids {
-            self.refresh_and_register(now, id, extend);
+        // One pass over the leases in ID order, and the pile-up pass through positions in that
+        // order: no lease is looked up by ID (at a million leases the lookups cost more than
+        // everything else together).
+        let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
+        let mut in_id_order: Vec<&mut Lease> = leases.values_mut().collect();
+        for lease in in_id_order.iter_mut() {
+            refresh_and_register(config, expiry_queue, checkpoint_schedule, now, lease, extend);
         }
-        let revoke_rate = self.config.revoke_rate_per_s;
-        if self.leases.len() < revoke_rate {
+        let revoke_rate = config.revoke_rate_per_s;
+        if in_id_order.len() < revoke_rate {
             return; // no possibility of a pile-up
         }
-        let mut by_expiry: Vec<(Instant, LeaseId)> = self.leases.values().map(|l| (l.expiry, l.id)).collect();
-        by_expiry.sort();
+        // (expiry, id) is unique, so the position never decides the order.
+        let mut by_expiry: Vec<(Instant, LeaseId, usize)> =
+            in_id_order.iter().enumerate().map(|(position, l)| (l.expiry, l.id, position)).collect();
+        by_expiry.sort_unstable();
         let remaining_ms = |expiry: Instant| expiry.signed_ms_since(now);
         let mut base_window_ms = remaining_ms(by_expiry[0].0);
         let mut next_window_ms = base_window_ms + 1000;
         let mut expires: i64 = 0;
         let target_per_s = (3 * revoke_rate / 4) as i64;
-        for (expiry, id) in by_expiry {
+        for (expiry, _, position) in by_expiry {
             let remaining = remaining_ms(expiry);
             if remaining > next_window_ms {
                 base_window_ms = remaining;
@@ -263,16 +269,10 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - base_window_ms) as f64;
             let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
             next_window_ms = base_window_ms + delay_ms;
-            self.refresh_and_register(now, id, extend + Duration::from_ms(delay_ms.max(0) as u64));
+            let delay = Duration::from_ms(delay_ms.max(0) as u64);
+            let lease = &mut *in_id_order[position];
+            refresh_and_register(config, expiry_queue, checkpoint_schedule, now, lease, extend + delay);
         }
-    }
-
-    fn refresh_and_register(&mut self, now: Instant, id: LeaseId, extend: Duration) {
-        let lease = self.leases.get_mut(&id).expect("refresh_and_register of a known lease");
-        lease.refresh(now, extend);
-        let (expiry, snapshot) = (lease.expiry, lease.clone());
-        self.expiry_queue.upsert(id, expiry);
-        self.schedule_checkpoint_if_needed(now, &snapshot);
     }
 
     /// Demote(): not primary; every expiry FOREVER; expiry and checkpoint queues cleared. The driver
@@ -353,13 +353,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     }
 
     pub(super) fn schedule_checkpoint_if_needed(&mut self, now: Instant, lease: &Lease) {
-        if !self.config.checkpointing {
-            return;
-        }
-        let interval = self.config.checkpoint_interval;
-        if lease.remaining_or_ttl_s() * 1000 > interval.as_ms() as i64 {
-            *self.checkpoint_schedule.entry((now + interval, lease.id)).or_insert(0) += 1;
-        }
+        schedule_checkpoint_if_needed(&self.config, &mut self.checkpoint_schedule, now, lease);
     }
 
     /// Removes a lease from the map and from disk (the second half of etcd's `Revoke`).
@@ -389,5 +383,36 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             }
             assert!(self.records.get(lease.id).is_some(), "lease {} has no persisted record", lease.id);
         }
+    }
+}
+
+/// Promote's step for one lease: `expiry = now + extend + remaining_or_ttl`, registered in the
+/// expiry queue, checkpoint scheduled if due. Takes the lessor's fields apart so promote can walk
+/// the leases without looking each one up.
+fn refresh_and_register<Q: ExpiryQueue>(
+    config: &LessorConfig,
+    expiry_queue: &mut Q,
+    checkpoint_schedule: &mut BTreeMap<(Instant, LeaseId), u32>,
+    now: Instant,
+    lease: &mut Lease,
+    extend: Duration,
+) {
+    lease.refresh(now, extend);
+    expiry_queue.upsert(lease.id, lease.expiry);
+    schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
+}
+
+fn schedule_checkpoint_if_needed(
+    config: &LessorConfig,
+    checkpoint_schedule: &mut BTreeMap<(Instant, LeaseId), u32>,
+    now: Instant,
+    lease: &Lease,
+) {
+    if !config.checkpointing {
+        return;
+    }
+    let interval = config.checkpoint_interval;
+    if lease.remaining_or_ttl_s() * 1000 > interval.as_ms() as i64 {
+        *checkpoint_schedule.entry((now + interval, lease.id)).or_insert(0) += 1;
     }
 }

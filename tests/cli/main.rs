@@ -1,3 +1,4 @@
 
+mod bench_report;
 mod replay;
 mod sim;
