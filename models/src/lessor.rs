@@ -75,8 +75,6 @@ const SEEN_PROMOTE: u8 = 4;
 pub struct LessorState {
     /// The member: lessor, KV, time, history, in-flight steps.
     pub member: Replayer,
-    /// Bit `i`: the in-flight renew of `lease_ids[i]` has done its checkpoint round trip.
-    renew_checkpointed: u8,
     seen: u8,
     violation: Option<Violation>,
 }
@@ -106,6 +104,12 @@ impl LessorModel {
         LessorModel { config: TraceConfig { lessor, election_timeout: Duration::from_ms(500) }, bounds }
     }
 
+    /// The lessor model's space is not exhausted by its own bounds in reasonable time (measured
+    /// in release on 2 cores: 0.2 M unique states within 6 actions, 2 M within 8, still growing
+    /// ~10x per two actions), so by default paths are bounded to this many actions: enough for
+    /// every `sometimes` property and every bug switch but etcd-10693 (8 actions).
+    pub const ACTIONS_MAX_DEFAULT: usize = 6;
+
     /// The properties this model judges: every oracle property that makes sense for one member.
     pub const ALWAYS: [&'static str; 7] = [
         oracle::NO_KEY_OUTLIVES_ITS_LEASE,
@@ -116,11 +120,6 @@ impl LessorModel {
         oracle::EXPIRY_QUEUE_BOUNDED,
         oracle::REVOKED_IN_TIME,
     ];
-
-    fn lease_bit(&self, id: LeaseId) -> u8 {
-        let index = self.bounds.lease_ids.iter().position(|&l| l == id).expect("a lease ID within the bounds");
-        1 << index
-    }
 }
 
 fn expired_lease_revoked(_: &LessorModel, state: &LessorState) -> bool {
@@ -144,12 +143,7 @@ impl Model for LessorModel {
     type Action = Command;
 
     fn init_states(&self) -> Vec<LessorState> {
-        vec![LessorState {
-            member: Replayer::new(self.config.clone()),
-            renew_checkpointed: 0,
-            seen: 0,
-            violation: None,
-        }]
+        vec![LessorState { member: Replayer::new(self.config.clone()), seen: 0, violation: None }]
     }
 
     fn actions(&self, state: &LessorState, actions: &mut Vec<Command>) {
@@ -170,7 +164,8 @@ impl Model for LessorModel {
                 actions.push(Command::RevokeStep { id });
             }
             match renews.get(&id) {
-                Some(ticket) if ticket.needs_checkpoint && state.renew_checkpointed & self.lease_bit(id) == 0 => {
+                // The replayer clears `needs_checkpoint` once the round trip is done.
+                Some(ticket) if ticket.needs_checkpoint => {
                     if !applying {
                         actions.push(Command::RenewCheckpoint { id })
                     }
@@ -227,18 +222,11 @@ impl Model for LessorModel {
             .execute(&command)
             .unwrap_or_else(|e| panic!("the lessor model offered `{command}` where it is not allowed: {e}"));
         match command {
-            Command::RenewCheckpoint { id } => next.renew_checkpointed |= self.lease_bit(id),
-            Command::RenewEnd { id } => {
-                next.renew_checkpointed &= !self.lease_bit(id);
-                if reply.starts_with("ok") {
-                    next.seen |= SEEN_RENEW_OK;
-                }
-            }
+            Command::RenewEnd { .. } if reply.starts_with("ok") => next.seen |= SEEN_RENEW_OK,
             Command::Advance { .. } | Command::RevokeStep { .. } if next.member.kv().len() < keys_before => {
                 next.seen |= SEEN_REVOKE_DELETED_KEY;
             }
             Command::Promote { .. } => next.seen |= SEEN_PROMOTE,
-            Command::Demote | Command::Restart => next.renew_checkpointed = 0, // renews dropped
             _ => {}
         }
         verdict::record(&mut next.violation, verdict);

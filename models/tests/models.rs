@@ -1,16 +1,19 @@
 //! The models at their default bounds: pinned unique state counts, every `always` holds, every
 //! `sometimes` is found; each bug switch is found by the lessor model with its shortest
-//! counterexample, which replays to the same violation; the cluster model finds etcd 9888 with
-//! checkpointing off and not with it on.
+//! counterexample, which is minimal and replays to the same violation; the cluster model finds
+//! etcd 9888 with checkpointing off and not with it on.
+
+use std::collections::BTreeSet;
 
 use leasesim::bugs::{Bug, Bugs};
 use leasesim::oracle;
+use leasesim::time::Duration;
 use leasesim::trace::replay_trace;
 use leasesim_models::check::{self, CheckOptions, CheckReport};
 use leasesim_models::cluster::ClusterModel;
 use leasesim_models::deepen;
 use leasesim_models::export;
-use leasesim_models::lessor::LessorModel;
+use leasesim_models::lessor::{LessorBounds, LessorModel};
 use stateright::{Expectation, Model};
 
 /// Every `always` holds and every `sometimes` is found.
@@ -29,9 +32,124 @@ fn bfs() -> CheckOptions {
     CheckOptions::bfs().with_threads(2)
 }
 
+/// The lessor model's default: paths of at most `ACTIONS_MAX_DEFAULT` actions. One thread: with
+/// a depth bound, which states are expanded depends on the visiting order, and one BFS thread
+/// visits in a fixed order, so the count is reproducible.
+fn lessor_bfs() -> CheckOptions {
+    CheckOptions { actions_max: Some(LessorModel::ACTIONS_MAX_DEFAULT), ..CheckOptions::bfs() }
+}
+
+/// Unique states at the default bounds (pinned: a change of the model or the core shows here).
+const LESSOR_UNIQUE_STATES: usize = 196_423;
+const CLUSTER_UNIQUE_STATES: usize = 143_605;
+
 #[test]
 fn lessor_model_holds_everything_at_default_bounds() {
-    let report = check::run(LessorModel::new(true, Bugs::NONE), &bfs());
-    eprintln!("lessor: {} states, {} unique, depth {}", report.states, report.unique_states, report.depth_max);
+    let report = check::run(LessorModel::new(true, Bugs::NONE), &lessor_bfs());
     assert_all_hold(&report);
+    assert_eq!(report.unique_states, LESSOR_UNIQUE_STATES, "the lessor model's state space changed");
+}
+
+#[test]
+fn lessor_model_without_checkpointing_holds_everything() {
+    let report = check::run(LessorModel::new(false, Bugs::NONE), &lessor_bfs());
+    assert_all_hold(&report);
+}
+
+/// The cluster model's shortest violation of `promote_extension_bounded`, as action lines.
+fn shortest_9888(checkpointing: bool) -> Vec<String> {
+    let model = ClusterModel::new(checkpointing, Bugs::NONE);
+    let shortest = deepen::shortest_counterexample(&model, oracle::PROMOTE_EXTENSION_BOUNDED, 10).expect("found");
+    shortest.into_actions().iter().map(|a| a.to_string()).collect()
+}
+
+#[test]
+fn cluster_model_with_checkpointing_holds_everything_but_a_dead_checkpoint_chain() {
+    let report = check::run(ClusterModel::new(true, Bugs::NONE), &bfs());
+    assert_eq!(report.unique_states, CLUSTER_UNIQUE_STATES, "the cluster model's state space changed");
+    for verdict in &report.verdicts {
+        let expected_ok = verdict.name != oracle::PROMOTE_EXTENSION_BOUNDED;
+        let ok = match verdict.expectation {
+            Expectation::Always => verdict.discovery.is_none(),
+            _ => verdict.discovery.is_some(),
+        };
+        assert_eq!(ok, expected_ok, "property {} is {}", verdict.name, verdict.status());
+    }
+    // Checkpointing stops 9888's plain reset (grant, tick, tick, elect: see the next test). What
+    // remains is a finding: a renew at the instant a scheduled checkpoint falls due makes the
+    // checkpoint scan skip the lease (remaining TTL not below its TTL) without rescheduling it, as
+    // etcd's findDueScheduledCheckpoints does; with no checkpoint left, the next leader change
+    // resets the lease to its full TTL.
+    assert_eq!(shortest_9888(true), ["grant c0", "tick", "keepalive c0", "scan m0", "tick", "tick", "elect m1"]);
+}
+
+#[test]
+fn cluster_model_finds_etcd_9888_without_checkpointing_and_only_that() {
+    let report = check::run(ClusterModel::new(false, Bugs::NONE), &bfs());
+    let violated: BTreeSet<&str> = report.violations().map(|v| v.name).collect();
+    assert_eq!(violated, BTreeSet::from([oracle::PROMOTE_EXTENSION_BOUNDED]));
+    // Grant, two ticks (never renewed, 1 s before its deadline), a new leader: full TTL again.
+    assert_eq!(shortest_9888(false), ["grant c0", "tick", "tick", "elect m1"]);
+}
+
+/// With `bug` on, the lessor model violates the property the bug breaks; the shortest
+/// counterexample has `expected_len` actions, no shorter one exists, and its replay trace
+/// reproduces the same property's violation with `leasesim replay --bug`.
+#[track_caller]
+fn assert_bug_found_minimally(bug: Bug, expected_len: usize) {
+    assert_found_minimally(LessorModel::new(true, Bugs::only(bug)), bug, expected_len);
+}
+
+#[track_caller]
+fn assert_found_minimally(model: LessorModel, bug: Bug, expected_len: usize) {
+    let property = bug.breaks();
+    let shortest = deepen::shortest_counterexample(&model, property, 12)
+        .unwrap_or_else(|| panic!("{bug}: no violation of {property} within 12 actions"));
+    let len = shortest.clone().into_actions().len();
+    let text = export::replay_trace(&model, &shortest, property);
+    assert_eq!(len, expected_len, "{bug}: shortest counterexample:\n{text}");
+    // Minimality, independently: a plain BFS bounded to one action less finds nothing.
+    let shorter = check::run(model.clone(), &CheckOptions { actions_max: Some(len - 1), ..bfs() });
+    assert!(shorter.verdict(property).unwrap().discovery.is_none(), "{bug}: a shorter counterexample exists");
+    // The exported trace replays to the same property's violation, on its last command.
+    let outcome = replay_trace(&text, Bugs::only(bug)).unwrap_or_else(|e| panic!("{bug}: {e}\n{text}"));
+    let (line, violation) = outcome.violation.unwrap_or_else(|| panic!("{bug}: replay found nothing:\n{text}"));
+    assert_eq!(violation.property, property, "{bug}: {violation}\n{text}");
+    assert_eq!(line, text.lines().count(), "{bug}: the violation is not on the last line\n{text}");
+    let expected = check::violation_of::<LessorModel>(&shortest).unwrap();
+    assert_eq!(violation, expected, "{bug}: the replay and the model disagree");
+}
+
+#[test]
+fn lessor_model_finds_etcd_6570_minimally() {
+    assert_bug_found_minimally(Bug::Etcd6570, 5);
+}
+
+#[test]
+fn lessor_model_finds_etcd_20590_minimally() {
+    assert_bug_found_minimally(Bug::Etcd20590, 6);
+}
+
+#[test]
+fn lessor_model_finds_etcd_6098_minimally() {
+    assert_bug_found_minimally(Bug::Etcd6098, 4);
+}
+
+#[test]
+fn lessor_model_finds_etcd_11731_minimally() {
+    assert_bug_found_minimally(Bug::Etcd11731, 2);
+}
+
+#[test]
+fn lessor_model_finds_etcd_10693_minimally() {
+    // 8 actions deep: one lease, one TTL and one key keep the search small.
+    let bounds = LessorBounds {
+        lease_ids: vec![1],
+        ttls_s: vec![1],
+        keys: vec!["a".to_owned()],
+        horizon: Duration::from_secs(3),
+        revision_max: 2,
+    };
+    let model = LessorModel::with_bounds(true, Bugs::only(Bug::Etcd10693), bounds);
+    assert_found_minimally(model, Bug::Etcd10693, 8);
 }

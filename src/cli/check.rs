@@ -18,7 +18,7 @@ use leasesim_models::deepen;
 use leasesim_models::export;
 use leasesim_models::lessor::LessorModel;
 use leasesim_models::verdict::Judged;
-use stateright::{Model, Path};
+use stateright::{Expectation, Model, Path};
 
 /// The models the CLI knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,12 +74,11 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let options = CheckOptions {
-        strategy: args.strategy,
-        actions_max: args.actions_max,
-        threads: args.threads,
-        ..CheckOptions::bfs()
-    };
+    let actions_max = args.actions_max.or(match args.model {
+        ModelName::Lessor => Some(LessorModel::ACTIONS_MAX_DEFAULT),
+        ModelName::Cluster => None,
+    });
+    let options = CheckOptions { strategy: args.strategy, actions_max, threads: args.threads, ..CheckOptions::bfs() };
     println!(
         "model {} (checkpointing {}, bugs {}), strategy {}, threads {}, depth {}",
         args.model,
@@ -87,7 +86,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         args.bugs,
         args.strategy,
         args.threads,
-        args.actions_max.map_or("unbounded".to_owned(), |d| format!("≤ {d} actions")),
+        actions_max.map_or("unbounded".to_owned(), |d| format!("≤ {d} actions")),
     );
     match args.model {
         ModelName::Lessor => {
@@ -128,7 +127,11 @@ where
     );
     let mut violated = false;
     for verdict in &report.verdicts {
-        let kind = if verdict.is_violation() || verdict.status() == "holds" { "always" } else { "sometimes" };
+        let kind = match verdict.expectation {
+            Expectation::Always => "always",
+            Expectation::Sometimes => "sometimes",
+            Expectation::Eventually => "eventually",
+        };
         let Some(path) = verdict.discovery.as_ref().filter(|_| verdict.is_violation()) else {
             let depth = verdict.discovery_len().map(|n| format!(" ({n} actions)")).unwrap_or_default();
             println!("property {} ({kind}): {}{depth}", verdict.name, verdict.status());

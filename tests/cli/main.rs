@@ -1,4 +1,5 @@
 
 mod bench_report;
+mod models;
 mod replay;
 mod sim;
