@@ -6,7 +6,8 @@
 //! expiry queue (a scan looks at every lease's "next scan" time), no key → lease index (a lease's
 //! keys are the KV keys that name it), no checkpoint heap (a plain list of `(when, id)`). It does
 //! not judge properties (that is the rest of the oracle) and it knows no bug switches: it is
-//! etcd's fixed behaviour only.
+//! etcd's fixed behaviour only, of the default version (3.5, SPEC.md); the etcd 3.4 restart
+//! difference of `config version=3.4` is not modelled.
 //!
 //! Tie-breaks the reference and the lessor must share, because etcd leaves them to a heap or an
 //! unstable sort:

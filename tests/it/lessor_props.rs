@@ -23,14 +23,16 @@ enum Judge {
     OracleOnly,
 }
 
-/// The configurations runs draw from: etcd's defaults, a small revoke rate (scan limit and pile-up
-/// spreading with a handful of leases), and checkpointing with and without persistence.
+/// The configurations runs draw from: etcd's defaults, small revoke rates (scan limits and pile-up
+/// spreading with a handful of leases; at rate 2 a scan takes one lease and two leases due in the
+/// same second are a pile-up), and checkpointing with and without persistence.
 fn config_strategy() -> impl Strategy<Value = TraceConfig> {
     let lines = [
         "config",
         "config min_ttl=3 retry=2s election=500ms revoke_rate=4",
         "config retry=3s checkpoint=on checkpoint_interval=2s persist=off",
         "config min_ttl=2 retry=1s checkpoint=on checkpoint_interval=1s persist=on revoke_rate=6",
+        "config retry=3s election=2s revoke_rate=2",
     ];
     proptest::sample::select(lines.to_vec()).prop_map(|line| match parse_line(line) {
         Ok(leasesim::trace::Line::Config(config)) => config,
