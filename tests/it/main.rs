@@ -1,7 +1,7 @@
-mod lessor_props;
-mod expiry;
-mod sim;
-mod scenarios;
-mod traces;
 #[cfg(feature = "etcd")]
 mod conform;
+mod expiry;
+mod lessor_props;
+mod scenarios;
+mod sim;
+mod traces;
