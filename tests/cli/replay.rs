@@ -82,6 +82,9 @@ fn bad_trace_lines_name_the_line_and_what_is_wrong() {
         ("unknown-config-key", "config ttl=3\ngrant 1 10\n", "error: line 1: unknown config key `ttl`"),
         ("late-config", "grant 1 10\nconfig min_ttl=3\n", "error: line 2: `config` must come before every command"),
         ("step-misuse", "grant 1 10\nrenew-end 1\n", "error: line 2: no renew of lease 1 is in progress"),
+        ("bad-count", "lose-revokes -1\n", "error: line 1: `-1` is not a count"),
+        ("bad-config-value", "config revoke_rate=1\n", "error: line 1: revoke_rate `1` must be a whole number ≥ 2"),
+        ("extra-argument", "renew 1 2\n", "error: line 1: `renew` has too many arguments; usage: renew <id>"),
     ];
     for (name, content, message) in cases {
         let path = scratch_trace(name, content);
