@@ -73,6 +73,23 @@ pub fn find_etcd_binary() -> Result<PathBuf, ConformError> {
     Err(ConformError::EtcdNotInstalled { searched: searched.join(", ") })
 }
 
+/// The test suites' shared policy when they need etcd: `true` if it is installed; otherwise a loud
+/// failure (a panic naming the test), except that outside CI (`CI` unset) `LEASESIM_SKIP_ETCD=1`
+/// turns it into a loud skip (`false`).
+pub fn etcd_installed_for_test(test: &str) -> bool {
+    let Err(e) = find_etcd_binary() else { return true };
+    let in_ci = std::env::var_os("CI").is_some();
+    let skip = std::env::var("LEASESIM_SKIP_ETCD").is_ok_and(|v| v == "1");
+    if skip && !in_ci {
+        eprintln!("\n!!!!!!!! {test}: SKIPPED (LEASESIM_SKIP_ETCD=1): {e} !!!!!!!!\n");
+        return false;
+    }
+    panic!(
+        "{test}: {e}\nThe etcd conformance tests need an etcd binary{}; to skip them locally, set LEASESIM_SKIP_ETCD=1.",
+        if in_ci { " (CI is set: they may not be skipped)" } else { "" }
+    );
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

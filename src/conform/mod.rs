@@ -22,6 +22,6 @@ pub mod timing;
 
 pub use check::{CheckOutcome, Disagreement, check_trace, shrink};
 pub use error::ConformError;
-pub use etcd::{EtcdOptions, EtcdProcess, find_etcd_binary};
+pub use etcd::{EtcdOptions, EtcdProcess, etcd_installed_for_test, find_etcd_binary};
 pub use generate::generate_trace;
 pub use runner::{EtcdRun, EtcdRunner, check_runnable, refusal};

@@ -51,7 +51,9 @@ pub fn refusal(command: &Command, owns_process: bool) -> Option<&'static str> {
         | Command::Leases
         | Command::Advance { .. } => None,
         Command::Restart if owns_process => None,
-        Command::Restart => Some("restart needs an etcd that leasesim started itself (use --spawn-etcd)"),
+        Command::Restart => Some(
+            "restart needs an etcd that leasesim started itself (`conform --spawn-etcd`, `replay --against spawn`)",
+        ),
         Command::Checkpoint { .. } => {
             Some("checkpoints are replicated by etcd's leader on its own schedule; no API injects one")
         }

@@ -3,3 +3,4 @@ mod bench_report;
 mod models;
 mod replay;
 mod sim;
+mod conform;

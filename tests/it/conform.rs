@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use leasesim::bugs::{Bug, Bugs};
 use leasesim::conform::timing::timing_hazard;
 use leasesim::conform::{
-    CheckOutcome, ConformError, EtcdOptions, EtcdRunner, check_runnable, check_trace, find_etcd_binary, generate_trace,
-    shrink,
+    CheckOutcome, ConformError, EtcdOptions, EtcdRunner, check_runnable, check_trace, etcd_installed_for_test,
+    generate_trace, shrink,
 };
 use leasesim::lease::EtcdVersion;
 use leasesim::trace::{Command, TraceConfig, parse_trace};
@@ -25,21 +25,6 @@ const LANES: u64 = 3;
 const SLOW_RETRIES: usize = 2;
 /// The spawned etcd's election timeout: minimum TTL 1 s, so the traces can be short.
 const ELECTION_MS: u64 = 500;
-
-/// `true` if etcd is installed; otherwise fails, unless `LEASESIM_SKIP_ETCD=1` outside CI.
-fn etcd_installed(test: &str) -> bool {
-    let Err(e) = find_etcd_binary() else { return true };
-    let in_ci = std::env::var_os("CI").is_some();
-    let skip = std::env::var("LEASESIM_SKIP_ETCD").is_ok_and(|v| v == "1");
-    if skip && !in_ci {
-        eprintln!("\n!!!!!!!! {test}: SKIPPED (LEASESIM_SKIP_ETCD=1): {e} !!!!!!!!\n");
-        return false;
-    }
-    panic!(
-        "{test}: {e}\nThe etcd conformance tests need an etcd binary{}; to skip them locally, set LEASESIM_SKIP_ETCD=1.",
-        if in_ci { " (CI is set: they may not be skipped)" } else { "" }
-    );
-}
 
 fn spawn(election_ms: u64) -> EtcdRunner {
     EtcdRunner::spawn(EtcdOptions::for_election(election_ms)).unwrap_or_else(|e| panic!("cannot start etcd: {e}"))
@@ -74,7 +59,7 @@ fn report(runner: &mut EtcdRunner, what: &str, outcome: Result<CheckOutcome, Con
 
 #[test]
 fn random_traces_agree_with_etcd() {
-    if !etcd_installed("random_traces_agree_with_etcd") {
+    if !etcd_installed_for_test("random_traces_agree_with_etcd") {
         return;
     }
     let lanes: Vec<_> = (0..LANES)
@@ -132,7 +117,7 @@ fn skip_reason(runner: &mut EtcdRunner, config: &TraceConfig, commands: &[(usize
 
 #[test]
 fn shipped_scenario_traces_agree_with_etcd() {
-    if !etcd_installed("shipped_scenario_traces_agree_with_etcd") {
+    if !etcd_installed_for_test("shipped_scenario_traces_agree_with_etcd") {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/traces");
@@ -173,7 +158,7 @@ fn shipped_scenario_traces_agree_with_etcd() {
 
 #[test]
 fn a_disagreement_is_found_and_shrunk() {
-    if !etcd_installed("a_disagreement_is_found_and_shrunk") {
+    if !etcd_installed_for_test("a_disagreement_is_found_and_shrunk") {
         return;
     }
     // With etcd-6098 the replayer's revoke deletes keys one revision each; etcd 3.4 deletes them at
@@ -199,7 +184,7 @@ fn a_disagreement_is_found_and_shrunk() {
 
 #[test]
 fn etcd_3_4_reapplies_unpersisted_writes_after_a_restart_as_the_version_setting_models() {
-    if !etcd_installed("etcd_3_4_reapplies_unpersisted_writes_after_a_restart_as_the_version_setting_models") {
+    if !etcd_installed_for_test("etcd_3_4_reapplies_unpersisted_writes_after_a_restart_as_the_version_setting_models") {
         return;
     }
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/traces/etcd/v34-restart-reapplies.trace");
