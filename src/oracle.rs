@@ -75,7 +75,19 @@ pub type Verdict = Result<(), Violation>;
 /// `no_key_outlives_its_lease` (state part): every key bound to a lease in the KV is bound to a
 /// lease that exists and lists it, and every key a lease lists is in the KV bound to that lease.
 pub fn check_attachments<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv) -> Verdict {
-    for (key, kv_entry) in kv.iter() {
+    check_attachments_of(lessor, kv, kv.iter().map(|(key, _)| key.as_str()), lessor.leases_by_id().map(|l| l.id))
+}
+
+/// [`check_attachments`] restricted to some keys and leases (those a step touched, for callers
+/// that check after every step and know what changed); with every key and lease it is the same.
+pub fn check_attachments_of<'k, Q: ExpiryQueue>(
+    lessor: &Lessor<Q>,
+    kv: &Kv,
+    keys: impl IntoIterator<Item = &'k str>,
+    leases: impl IntoIterator<Item = LeaseId>,
+) -> Verdict {
+    for key in keys {
+        let Some(kv_entry) = kv.get(key) else { continue };
         if kv_entry.lease == NO_LEASE {
             continue;
         }
@@ -95,7 +107,8 @@ pub fn check_attachments<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv) -> Verdict
             Some(_) => {}
         }
     }
-    for lease in lessor.leases_by_id() {
+    for id in leases {
+        let Some(lease) = lessor.lookup(id) else { continue };
         for key in &lease.keys {
             if kv.get(key).map(|e| e.lease) != Some(lease.id) {
                 return Err(Violation::new(

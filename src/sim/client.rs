@@ -238,7 +238,14 @@ impl Client {
                     lease.keepalive = false;
                 }
             }
-            (_, Reply::Unavailable) => self.switch_endpoint(rng),
+            (request, Reply::Unavailable) => {
+                self.switch_endpoint(rng);
+                if matches!(request, Request::Grant { .. } | Request::Put { .. } | Request::Revoke { .. }) {
+                    // Retried (elsewhere) at the next poll, as a timed-out request would be.
+                    let sent = Instant(now.as_ms().saturating_sub(REQUEST_TIMEOUT.as_ms()));
+                    self.in_flight.insert(req, InFlight { request, sent, attempts: flight.attempts });
+                }
+            }
             _ => {}
         }
     }

@@ -136,6 +136,23 @@ pub struct Member {
     v: Volatile,
     /// State changed since the runner last checked it.
     pub dirty: bool,
+    /// What changed since the last check: keys and leases whose attachments may differ, or
+    /// everything (after a crash).
+    pub touched: Touched,
+}
+
+/// The keys and leases an apply touched, so the runner can check attachments where they changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    pub all: bool,
+    pub keys: Vec<String>,
+    pub leases: Vec<LeaseId>,
+}
+
+impl Touched {
+    pub fn take(&mut self) -> Touched {
+        std::mem::take(self)
+    }
 }
 
 impl Member {
@@ -154,6 +171,7 @@ impl Member {
             next_tag: 0,
             v: Volatile::default(),
             dirty: true,
+            touched: Touched { all: true, ..Touched::default() },
         };
         member.start();
         member
@@ -239,6 +257,7 @@ impl Member {
         self.lessor = Lessor::recover(self.lessor_config.clone(), self.lessor.records().clone());
         self.kv.reattach(&mut self.lessor);
         self.dirty = true;
+        self.touched.all = true;
     }
 
     /// A restart after a crash.
@@ -675,14 +694,16 @@ impl Member {
             _ => None,
         };
         let reply = match op {
-            Op::Grant { id, ttl_s } => match self.lessor.grant(now, id, ttl_s) {
-                Ok(lease) => {
-                    let ttl_s = lease.ttl_s;
-                    out.push(Output::AppliedGrant { index, id, ttl_s });
-                    Reply::Granted { id, ttl_s }
+            Op::Grant { id, ttl_s } => {
+                match self.lessor.grant(now, id, ttl_s).inspect(|_| self.touched.leases.push(id)) {
+                    Ok(lease) => {
+                        let ttl_s = lease.ttl_s;
+                        out.push(Output::AppliedGrant { index, id, ttl_s });
+                        Reply::Granted { id, ttl_s }
+                    }
+                    Err(e) => Reply::Failed(e),
                 }
-                Err(e) => Reply::Failed(e),
-            },
+            }
             Op::Revoke { id, by_expiry } => {
                 if let Some(Pending::Revoke(..)) = pending {
                     self.v.revokes_in_flight -= 1;
@@ -700,11 +721,15 @@ impl Member {
                 }
                 return;
             }
-            Op::Put { key, value, lease } => match self.kv.put(&mut self.lessor, &key, &value, lease) {
-                Ok(_) => Reply::Put { key },
-                Err(e) => Reply::Failed(e),
-            },
+            Op::Put { key, value, lease } => {
+                self.touch_key(&key, lease);
+                match self.kv.put(&mut self.lessor, &key, &value, lease) {
+                    Ok(_) => Reply::Put { key },
+                    Err(e) => Reply::Failed(e),
+                }
+            }
             Op::Delete { key } => {
+                self.touch_key(&key, crate::lease::NO_LEASE);
                 self.kv.delete(&mut self.lessor, &key);
                 Reply::Deleted { key }
             }
@@ -714,7 +739,18 @@ impl Member {
         }
     }
 
+    /// Notes that `key` (and its old and new leases) may change attachment.
+    fn touch_key(&mut self, key: &str, new_lease: LeaseId) {
+        let old_lease = self.kv.get(key).map_or(crate::lease::NO_LEASE, |e| e.lease);
+        self.touched.keys.push(key.to_owned());
+        self.touched.leases.extend([old_lease, new_lease]);
+    }
+
     fn apply_revoke(&mut self, index: u64, id: LeaseId, by_expiry: bool, out: &mut Vec<Output>) -> Reply {
+        if let Some(lease) = self.lessor.lookup(id) {
+            self.touched.keys.extend(lease.keys.iter().cloned());
+            self.touched.leases.push(id);
+        }
         let mut ticket = match self.lessor.revoke_begin(id) {
             Ok(ticket) => ticket,
             Err(e) => return Reply::Failed(e),
