@@ -1,6 +1,7 @@
-//! The lessor model: one real `Lessor<BTreeQueue>` and its `Kv`, driven through the trace
-//! replayer (`leasesim::trace::Replayer`), so that every model action is a trace command and every
-//! counterexample is a `leasesim replay` trace (see `export`).
+//! The lessor model: one real `Lessor` (with the default expiry queue, whose equality and hash
+//! are canonical) and its `Kv`, driven through the trace replayer (`leasesim::trace::Replayer`),
+//! so that every model action is a trace command and every counterexample is a `leasesim replay`
+//! trace (see `export`).
 //!
 //! Owns the bounds (lease IDs, TTLs, keys, KV revisions, the time horizon), which commands are
 //! enabled in a state, and the `sometimes` properties that show the model is not vacuous. The
