@@ -21,6 +21,9 @@ use crate::trace::{Command, TraceConfig};
 
 /// How long connecting (and the first status call) may take before the endpoint is unreachable.
 pub const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+/// The key of the write that starts every run (see `EtcdRunner::barrier`); never a trace key, since
+/// trace keys cannot contain spaces.
+const BARRIER_KEY: &str = "leasesim conform barrier";
 /// Longer than etcd's backend batch interval (100 ms): waited before a `restart` kills etcd.
 const BACKEND_COMMIT_WAIT: StdDuration = StdDuration::from_millis(300);
 /// How long one RPC may take.
@@ -267,7 +270,20 @@ impl EtcdRunner {
                 self.endpoint
             )));
         }
-        Ok(revision)
+        self.barrier().map(|barrier| barrier.max(revision))
+    }
+
+    /// A write that changes the KV (a put and a delete of [`BARRIER_KEY`]), so that etcd 3.4 persists
+    /// its consistent index here and a later crash-restart does not apply writes from before this
+    /// trace (an earlier trace, the clean-up) again. Returns the revision after it.
+    fn barrier(&mut self) -> Result<i64, ConformError> {
+        let mut client = self.client.clone();
+        let answer = self.runtime.block_on(async move {
+            rpc(client.put(BARRIER_KEY, "", None)).await?;
+            let deleted = rpc(client.delete(BARRIER_KEY, None)).await?;
+            Ok::<_, etcd_client::Error>(header_revision(deleted.header()))
+        });
+        answer.map_err(|e| ConformError::Unreachable { endpoint: self.endpoint.clone(), detail: e.to_string() })
     }
 
     fn clean_up(&mut self, session: &Session) -> Result<(), ConformError> {
