@@ -281,7 +281,7 @@ const MUST_SEE: [(&str, &str); 27] = [
 #[test]
 fn the_lessor_answers_as_the_reference_model_and_every_property_holds() {
     let seen = std::cell::RefCell::new(vec![0u32; MUST_SEE.len()]);
-    let result = runner(100_000, 7).run(&case_strategy(25), |(config, commands)| {
+    let result = runner(70_000, 7).run(&case_strategy(25), |(config, commands)| {
         let run = run_case(&config, &commands, Bugs::NONE, Judge::RepliesAndOracle).map_err(|f| failed(&config, f))?;
         for (command, reply) in &run {
             let printed = command.to_string();
