@@ -1,12 +1,15 @@
 //! `leasesim verify`: the main job. Checks the lessor three ways in one go — a simulation sweep
 //! (the seeded raft cluster with clients and swarm faults), the lessor model and the cluster model
 //! (exhaustive BFS within their bounds) — and prints one report: what ran, how big and how long,
-//! then every property × engine, then the failures with what reproduces them. A last row checks
-//! the harness itself: the cluster model with checkpointing off must find etcd issue 9888 (a
-//! leader change resets every lease to its full TTL), which is etcd's documented default behaviour.
+//! then every property × engine, then the findings and failures with what reproduces them.
 //!
-//! Exit 0 when every property holds and the 9888 self-check finds its violation; 1 otherwise;
-//! 2 on bad options. Owns wall-clock timing and the terminal; the checking is the library's.
+//! The lessor is etcd's, quirks included, so some properties are expected to fail where etcd's own
+//! design fails them: each such column declares the one property it must violate and why (etcd
+//! issue 9888 without checkpoints; the dead checkpoint chain with them). Finding exactly those is
+//! part of the check — it shows the harness still sees them — and any other violation fails it.
+//!
+//! Exit 0 when every column is as expected; 1 otherwise; 2 on bad options. Owns wall-clock timing
+//! and the terminal; the checking is the library's.
 
 use std::fmt::Write as _;
 use std::hash::Hash;
@@ -39,6 +42,12 @@ pub struct VerifyArgs {
     bugs: Vec<Bug>,
 }
 
+/// A violation etcd's own design commits, which a column must find.
+struct Finding {
+    property: &'static str,
+    mechanism: &'static str,
+}
+
 /// One engine's column of the report.
 struct Column {
     title: String,
@@ -50,6 +59,8 @@ struct Column {
     ok: bool,
     /// What to print about its failures.
     failures: String,
+    /// The violation this column must find, if any.
+    finding: Option<Finding>,
 }
 
 pub fn run(args: &VerifyArgs) -> ExitCode {
@@ -66,19 +77,38 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         let title = format!("lessor model, checkpoint {}", on_off(checkpointing));
         columns.push(model_column(title, LessorModel::new(checkpointing, bugs), &lessor_options, None));
     }
-    columns.push(model_column("cluster model, checkpoint on".into(), ClusterModel::new(true, bugs), &options, None));
     columns.push(model_column(
-        "self-check: cluster, checkpoint off".into(),
+        "cluster model, checkpoint on".into(),
+        ClusterModel::new(true, bugs),
+        &options,
+        Some(Finding {
+            property: PROMOTE_EXTENSION_BOUNDED,
+            mechanism: "dead checkpoint chain: a renew at the instant a lease's checkpoint falls due makes the \
+                        scan skip it without rescheduling, so the next leader change resets it to its full TTL",
+        }),
+    ));
+    columns.push(model_column(
+        "cluster model, checkpoint off".into(),
         ClusterModel::new(false, bugs),
         &options,
-        Some(PROMOTE_EXTENSION_BOUNDED),
+        Some(Finding {
+            property: PROMOTE_EXTENSION_BOUNDED,
+            mechanism: "etcd issue 9888: without checkpoints every leader change resets every lease to its full TTL",
+        }),
     ));
 
     print!("{}", render(&columns));
     let all_ok = columns.iter().all(|c| c.ok);
     println!();
+    for column in &columns {
+        if let Some(finding) = &column.finding {
+            let seen = if column.ok { "re-found" } else { "NOT as expected" };
+            println!("etcd's own design, {seen} by {}: {} — {}", column.title, finding.property, finding.mechanism);
+        }
+    }
+    println!();
     if all_ok {
-        println!("verdict: ok — every property holds on every engine, and the harness re-finds etcd issue 9888");
+        println!("verdict: ok — every other property holds on every engine");
         ExitCode::SUCCESS
     } else {
         println!("verdict: FAILED");
@@ -114,7 +144,14 @@ fn sweep_column(seeds: Range<u64>, bugs: Bugs, jobs: usize) -> Column {
         .map(|&name| {
             let failing = result.failures.iter().filter(|r| r.violation.as_ref().is_some_and(|v| v.property == name));
             let count = failing.count();
-            let status = if count == 0 { "holds".to_owned() } else { format!("VIOLATED ({count} seeds)") };
+            let status = if name == PROMOTE_EXTENSION_BOUNDED {
+                // The simulator counts these TTL resets (etcd-9888 is etcd's default) instead of stopping.
+                format!("{} resets seen", totals.ttl_resets_beyond_bound)
+            } else if count == 0 {
+                "holds".to_owned()
+            } else {
+                format!("VIOLATED ({count} seeds)")
+            };
             (name.to_owned(), status)
         })
         .collect();
@@ -148,12 +185,13 @@ fn sweep_column(seeds: Range<u64>, bugs: Bugs, jobs: usize) -> Column {
         statuses,
         ok: result.failures.is_empty() && never.is_empty(),
         failures,
+        finding: None,
     }
 }
 
-/// Checks `model`; with `expect_violation`, the column is ok only if that property (and no other)
-/// is violated.
-fn model_column<M>(title: String, model: M, options: &CheckOptions, expect_violation: Option<&str>) -> Column
+/// Checks `model`; with a `finding`, the column is ok only if that property (and no other) is
+/// violated.
+fn model_column<M>(title: String, model: M, options: &CheckOptions, finding: Option<Finding>) -> Column
 where
     M: Model + Clone + Send + Sync + 'static,
     M::State: Clone + std::fmt::Debug + Hash + PartialEq + Send + Sync + Judged,
@@ -171,6 +209,7 @@ where
         .filter(|v| v.expectation == Expectation::Sometimes && v.discovery.is_none())
         .map(|v| v.name)
         .collect();
+    let expect_violation = finding.as_ref().map(|f| f.property);
     let ok = sometimes_missing.is_empty()
         && match expect_violation {
             None => violated.is_empty(),
@@ -178,7 +217,7 @@ where
         };
     let mut failures = String::new();
     if let Some(expected) = expect_violation.filter(|e| !violated.contains(e)) {
-        let _ = writeln!(failures, "expected a violation of {expected} (etcd issue 9888) but none was found");
+        let _ = writeln!(failures, "expected a violation of {expected} (etcd's own design) but none was found");
     }
     for verdict in report.violations().filter(|v| Some(v.name) != expect_violation) {
         let path = verdict.discovery.as_ref().expect("a violation has a path");
@@ -193,7 +232,7 @@ where
         let _ = writeln!(failures, "sometimes property {name} was never found: the model is vacuous there");
     }
     let size = format!("{} unique states, depth {}", report.unique_states, report.depth_max);
-    Column { title, size, seconds, statuses, ok, failures }
+    Column { title, size, seconds, statuses, ok, failures, finding }
 }
 
 /// The report: the engines (numbered), then the property × engine matrix.
