@@ -20,6 +20,14 @@ use leasesim_models::lessor::LessorModel;
 use leasesim_models::verdict::Judged;
 use stateright::{Expectation, Model, Path};
 
+/// `println!` that ignores a closed stdout (`leasesim check … | head` must not panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// The models the CLI knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelName {
@@ -79,7 +87,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         ModelName::Cluster => None,
     });
     let options = CheckOptions { strategy: args.strategy, actions_max, threads: args.threads, ..CheckOptions::bfs() };
-    println!(
+    say!(
         "model {} (checkpointing {}, bugs {}), strategy {}, threads {}, depth {}",
         args.model,
         if args.checkpointing { "on" } else { "off" },
@@ -118,7 +126,7 @@ where
     let started = WallClock::now();
     let report = check::run(model.clone(), options);
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "states {}, unique states {}, depth {}, {seconds:.2} s, {:.0} states/s",
         report.states,
         report.unique_states,
@@ -134,30 +142,30 @@ where
         };
         let Some(path) = verdict.discovery.as_ref().filter(|_| verdict.is_violation()) else {
             let depth = verdict.discovery_len().map(|n| format!(" ({n} actions)")).unwrap_or_default();
-            println!("property {} ({kind}): {}{depth}", verdict.name, verdict.status());
+            say!("property {} ({kind}): {}{depth}", verdict.name, verdict.status());
             continue;
         };
         violated = true;
         let detail = check::violation_of::<M>(path).map(|v| v.detail).unwrap_or_default();
-        println!("property {} ({kind}): VIOLATED: {detail}", verdict.name);
+        say!("property {} ({kind}): VIOLATED: {detail}", verdict.name);
         let lines = check::format_path(&model, path);
-        println!("  counterexample ({} actions):", lines.len());
-        lines.iter().for_each(|line| println!("  {line}"));
+        say!("  counterexample ({} actions):", lines.len());
+        lines.iter().for_each(|line| say!("  {line}"));
         let started = WallClock::now();
         let Some(shortest) = deepen::shortest_counterexample(&model, verdict.name, lines.len()) else {
             eprintln!("error: iterative deepening did not re-find the counterexample of {}", verdict.name);
             continue;
         };
         let lines = check::format_path(&model, &shortest);
-        println!(
+        say!(
             "  shortest counterexample ({} actions, iterative deepening, {:.2} s):",
             lines.len(),
             started.elapsed().as_secs_f64()
         );
-        lines.iter().for_each(|line| println!("  {line}"));
+        lines.iter().for_each(|line| say!("  {line}"));
         if let Some(write_trace) = write_trace {
             match write_trace(&shortest, verdict.name) {
-                Ok(file) => println!("  replay trace: {file}"),
+                Ok(file) => say!("  replay trace: {file}"),
                 Err(e) => eprintln!("error: {e}"),
             }
         }
