@@ -83,3 +83,25 @@ fn expiries(replayer: &Replayer) -> Vec<(LeaseId, i64)> {
         .map(|l| (l.id, l.expiry.as_ms().min(i64::MAX as u64) as i64))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::parse_trace;
+
+    #[track_caller]
+    fn hazard(text: &str) -> Option<usize> {
+        let (config, commands) = parse_trace(text).expect("valid trace");
+        timing_hazard(&config, &commands).map(|h| h.line)
+    }
+
+    #[test]
+    fn leases_near_their_expiry_make_a_trace_unjudgeable() {
+        assert_eq!(hazard("grant 1 2\nadvance 3s\nleases"), None); // revoked 1 s before the end
+        assert_eq!(hazard("grant 1 2\nadvance 1200ms\nrenew 1"), None); // 800 ms left
+        assert_eq!(hazard("grant 1 2\nadvance 2s"), Some(2)); // revoked right at the end
+        assert_eq!(hazard("grant 1 2\nadvance 2500ms"), Some(2)); // revoked 500 ms before the end
+        assert_eq!(hazard("grant 1 2\nadvance 1500ms"), Some(2)); // 500 ms left
+        assert_eq!(hazard("grant 1 2\nadvance 1s\nrenew 1\nadvance 1500ms"), Some(4));
+    }
+}
