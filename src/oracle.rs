@@ -163,13 +163,15 @@ pub fn check_expiry_queue<Q: ExpiryQueue>(lessor: &Lessor<Q>, revoked_pending: u
 /// `keepalive_implies_alive`: when a keep-alive reply is produced, the lease exists on the lessor
 /// that produced it and its keys are consistently attached.
 pub fn check_keepalive_alive<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv, id: LeaseId) -> Verdict {
-    if lessor.lookup(id).is_none() {
+    let Some(lease) = lessor.lookup(id) else {
         return Err(Violation::new(
             KEEPALIVE_IMPLIES_ALIVE,
             format!("a keep-alive of lease {id} succeeded although the lease is gone"),
         ));
-    }
-    check_attachments(lessor, kv).map_err(|v| Violation::new(KEEPALIVE_IMPLIES_ALIVE, v.detail))
+    };
+    // The renewed lease and its own keys (the rest of the state is the state checks' business).
+    check_attachments_of(lessor, kv, lease.keys.iter().map(String::as_str), [id])
+        .map_err(|v| Violation::new(KEEPALIVE_IMPLIES_ALIVE, v.detail))
 }
 
 /// `ttl_bounded`: a TimeToLive reply never exceeds the granted TTL.

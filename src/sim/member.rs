@@ -145,6 +145,8 @@ pub struct Member {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Touched {
     pub all: bool,
+    /// A grant was applied (the only way, besides recovery, that a lease appears).
+    pub granted: bool,
     pub keys: Vec<String>,
     pub leases: Vec<LeaseId>,
 }
@@ -695,7 +697,10 @@ impl Member {
         };
         let reply = match op {
             Op::Grant { id, ttl_s } => {
-                match self.lessor.grant(now, id, ttl_s).inspect(|_| self.touched.leases.push(id)) {
+                match self.lessor.grant(now, id, ttl_s).inspect(|_| {
+                    self.touched.leases.push(id);
+                    self.touched.granted = true;
+                }) {
                     Ok(lease) => {
                         let ttl_s = lease.ttl_s;
                         out.push(Output::AppliedGrant { index, id, ttl_s });

@@ -582,6 +582,10 @@ impl<'t> Sim<'t> {
             let verdict = attachments
                 .and_then(|()| oracle::check_expiry_queue(&member.lessor, self.revoked_count))
                 .and_then(|()| {
+                    // A lease can only reappear through a grant or a recovery.
+                    if !(touched.all || touched.granted) {
+                        return Ok(());
+                    }
                     self.history.check_not_resurrected(&member.lessor, |id| {
                         self.revoke_index.get(&id).is_some_and(|&index| applied >= index)
                     })
