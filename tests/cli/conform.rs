@@ -52,7 +52,7 @@ mod with_etcd {
     use std::net::TcpListener;
     use std::time::{Duration, Instant};
 
-    use leasesim::conform::etcd_installed_for_test;
+    use leasesim::conform::{EtcdOptions, EtcdProcess, etcd_installed_for_test};
 
     use super::*;
 
@@ -135,5 +135,22 @@ mod with_etcd {
         assert_eq!(against.status.code(), Some(0), "stderr: {}", text(&against.stderr));
         assert_eq!(text(&against.stdout), text(&replayed.stdout));
         assert_eq!(text(&against.stdout).lines().count(), 13);
+    }
+
+    #[test]
+    fn an_external_etcd_is_probed_run_against_and_left_empty() {
+        if !etcd_installed_for_test("an_external_etcd_is_probed_run_against_and_left_empty") {
+            return;
+        }
+        // Default raft timing: the probed minimum TTL is 2 s, and the traces are generated for it.
+        let etcd = EtcdProcess::spawn(EtcdOptions::for_election(1000)).expect("start etcd");
+        let endpoint = etcd.endpoint();
+        for seeds in ["0..1", "1..2"] {
+            let out = leasesim(&["conform", "--endpoint", &endpoint, "--seeds", seeds], &[]);
+            let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+            assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+            assert!(stderr.contains("(external); config min_ttl=2"), "{stderr}");
+            assert!(stdout.contains("1 traces, 1 agree, 0 disagree"), "{stdout}");
+        }
     }
 }
