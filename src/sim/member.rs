@@ -30,6 +30,8 @@ use crate::time::{Duration, Instant};
 pub const TICK_MS: u64 = 100;
 /// etcd's `maxPendingRevokes`.
 pub const MAX_REVOKES_IN_FLIGHT: usize = 16;
+/// A leadership confirmation older than this (from request to answer) no longer proves leadership.
+pub const CONFIRMATION_FRESH: Duration = Duration::from_ms(500);
 /// How long a leadership confirmation or a revoke proposal may take before it counts as failed.
 pub const SERVER_REQUEST_TIMEOUT: Duration = Duration::from_ms(3_000);
 
@@ -583,7 +585,15 @@ impl Member {
 
     fn on_read_state(&mut self, now: Instant, index: u64, ctx: &[u8], out: &mut Vec<Output>) {
         let Ok(bytes) = <[u8; 8]>::try_from(ctx) else { return };
-        let Some((confirm, _)) = self.v.confirmations.remove(&u64::from_be_bytes(bytes)) else { return };
+        let Some((confirm, deadline)) = self.v.confirmations.remove(&u64::from_be_bytes(bytes)) else { return };
+        // A read index proves leadership when the quorum acknowledged it, not now: after a stall
+        // (etcd issue 15247) that may be long ago and a new leader may have revoked the lease.
+        // Only a confirmation that came back promptly (by this member's clock) counts.
+        let requested = Instant(deadline.as_ms() - SERVER_REQUEST_TIMEOUT.as_ms());
+        if now.saturating_since(requested) > CONFIRMATION_FRESH {
+            self.fail_confirm(confirm, out);
+            return;
+        }
         if self.applied >= index {
             self.confirmed(now, confirm, out);
         } else {
