@@ -231,19 +231,22 @@ impl<Q: ExpiryQueue> Fixture<Q> {
 }
 
 fn bench_implementation<Q: ExpiryQueue>(c: &mut Criterion, name: &str, n: usize, memory: &mut Memory) {
+    // Every bench starts from a freshly built index: the untimed clean-ups of one bench (millions
+    // of removes and re-grants) must not leave state the next one pays for.
     let (mut fixture, bytes) = Fixture::<Q>::build(n);
     let per_lease = bytes as f64 / n as f64;
     println!("memory {name:<12} {n:>10} leases: {per_lease:7.1} bytes/lease ({:.1} MiB)", bytes as f64 / 1048576.0);
     memory.entry(name.to_owned()).or_default().insert(n.to_string(), per_lease);
-
     c.benchmark_group("expiry-grant")
         .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.grant(iters)));
+    drop(fixture);
+    let (mut fixture, _) = Fixture::<Q>::build(n);
     c.benchmark_group("expiry-renew")
         .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.renew(iters)));
+    drop(fixture);
+    let (mut fixture, _) = Fixture::<Q>::build(n);
     c.benchmark_group("expiry-revoke")
         .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.revoke(iters)));
-    // The scan gets a fresh index: the benches above leave a lazy index holding millions of stale
-    // entries from their untimed clean-ups, which no real lessor would accumulate that fast.
     drop(fixture);
     let (mut fixture, _) = Fixture::<Q>::build(n);
     let mut state = ScanState::new(n);

@@ -4,6 +4,10 @@
 //! lease ID and knows nothing of leases themselves: the lessor tells it, per due entry, whether the
 //! lease is gone (drop the entry), expired (re-arm and report it) or not (re-arm only). It never
 //! reads a clock: `now` is an argument.
+//!
+//! Implementations, all held to the same contract by `tests/it/expiry.rs`: [`EtcdHeap`] (a port of
+//! etcd's notifier, the baseline), [`LazyHeap`], [`BTreeQueue`] (canonical and simple) and
+//! [`BucketQueue`] (deadline buckets with lazy renew, built for millions of leases; the default).
 
 mod btree;
 mod bucket_ring;
