@@ -275,7 +275,16 @@ pub struct LeaseFate {
     pub lost_revokes: u32,
     /// When a revoke of it was first applied (true time), and whether it was the expiry scan's.
     pub revoked: Option<(Instant, bool)>,
+    /// Since the last grant or renew, a leader change set its deadline *before* the promised one:
+    /// the new leader promoted from a checkpointed remaining TTL older than the last renew.
+    pub shortened_by_promote: bool,
 }
+
+/// What an early revoke's detail says when a leader change shortened the lease below its promise
+/// (see [`LeaseFate::shortened_by_promote`]): etcd's stale-checkpoint race. A checkpoint the scan
+/// computed before a renew applies after it (the renew saw no remaining TTL, so it did not clear
+/// one); the next leader promotes from that stale remaining TTL and revokes the lease early.
+pub const STALE_CHECKPOINT_RACE: &str = "a leader change promoted it from a checkpoint older than its last renew";
 
 /// The recorded history that the history properties are judged against.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -307,6 +316,7 @@ impl History {
                 promised_deadline: deadline,
                 server_deadline: deadline,
                 lost_revokes: 0,
+                shortened_by_promote: false,
                 revoked: None,
             },
         );
@@ -328,6 +338,7 @@ impl History {
             ));
         }
         fate.promised_deadline = fate.promised_deadline.max(at + Duration::from_secs_i64(ttl_s));
+        fate.shortened_by_promote = false;
         fate.server_deadline = fate.server_deadline.max(fate.promised_deadline);
         Ok(())
     }
@@ -380,6 +391,9 @@ impl History {
     pub fn on_promote(&mut self, id: LeaseId, expiry: Instant) {
         if let Some(fate) = self.leases.get_mut(&id) {
             fate.server_deadline = fate.server_deadline.max(expiry);
+            if fate.revoked.is_none() && expiry < fate.promised_deadline {
+                fate.shortened_by_promote = true;
+            }
         }
     }
 
@@ -400,10 +414,11 @@ impl History {
         }
         fate.revoked = Some((at, by_expiry));
         if by_expiry && at + drift_tolerance < fate.promised_deadline {
+            let cause = if fate.shortened_by_promote { format!(": {STALE_CHECKPOINT_RACE}") } else { String::new() };
             return Err(Violation::new(
                 NO_EARLY_REVOKE,
                 format!(
-                    "lease {id} was revoked by expiry at {at}, before its promised deadline {} (tolerance {drift_tolerance})",
+                    "lease {id} was revoked by expiry at {at}, before its promised deadline {} (tolerance {drift_tolerance}){cause}",
                     fate.promised_deadline
                 ),
             ));
@@ -466,6 +481,28 @@ mod tests {
         assert_eq!(history.check_promote_extension(Instant(2000), 1, Instant(4000), allowance), Ok(()));
         // A lease already past its deadline at the promote is not judged.
         assert_eq!(history.check_promote_extension(Instant(3500), 1, Instant(9000), allowance), Ok(()));
+    }
+
+    #[test]
+    fn an_early_revoke_after_a_shortening_promote_names_the_stale_checkpoint_race() {
+        let tolerance = Duration::ZERO;
+        // Renewed at 1 s for 10 s (deadline 11 s); a leader change at 2 s promotes from a stale
+        // checkpoint of 3 s (expiry 2 + 1 + 3 = 6 s): the revoke at 6 s is early, and says why.
+        let mut history = History::new();
+        history.on_grant(Instant(0), 1, 10);
+        history.on_renew_ok(Instant(1000), 1, 10).unwrap();
+        history.on_promote(1, Instant(6000));
+        let err = history.on_revoke(Instant(6000), 1, true, tolerance).unwrap_err();
+        assert_eq!(err.property, NO_EARLY_REVOKE);
+        assert!(err.detail.ends_with(STALE_CHECKPOINT_RACE), "{err}");
+        // A renew after the shortening promote sets a new promise: an early revoke then has
+        // another cause, and does not name the race.
+        let mut history = History::new();
+        history.on_grant(Instant(0), 1, 10);
+        history.on_promote(1, Instant(6000));
+        history.on_renew_ok(Instant(7000), 1, 10).unwrap();
+        let err = history.on_revoke(Instant(9000), 1, true, tolerance).unwrap_err();
+        assert!(!err.detail.contains(STALE_CHECKPOINT_RACE), "{err}");
     }
 
     #[test]
