@@ -2,8 +2,8 @@
 //! dispatches here; these modules own files, the terminal and wall-clock time.
 
 pub mod bench_report;
-pub mod conform;
 pub mod check;
+pub mod conform;
 pub mod explore;
 pub mod replay;
 pub mod sim;

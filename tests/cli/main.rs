@@ -1,6 +1,7 @@
+//! The CLI integration tests (`leasesim` run as a process), one module per area.
 
 mod bench_report;
+mod conform;
 mod models;
 mod replay;
 mod sim;
-mod conform;
