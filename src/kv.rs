@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::digest::Digest;
 use crate::expiry::ExpiryQueue;
 use crate::lease::{LeaseError, LeaseId, Lessor, NO_LEASE};
 
@@ -28,6 +29,8 @@ pub struct KeyValue {
 pub struct Kv {
     revision: Revision,
     keys: BTreeMap<String, KeyValue>,
+    /// Every `(key, version)` as a digest, kept up to date by every put and delete.
+    digest: Digest,
 }
 
 impl Default for Kv {
@@ -38,7 +41,7 @@ impl Default for Kv {
 
 impl Kv {
     pub fn new() -> Kv {
-        Kv { revision: 1, keys: BTreeMap::new() }
+        Kv { revision: 1, keys: BTreeMap::new(), digest: Digest::EMPTY }
     }
 
     /// The current revision.
@@ -48,6 +51,17 @@ impl Kv {
 
     pub fn get(&self, key: &str) -> Option<&KeyValue> {
         self.keys.get(key)
+    }
+
+    /// Every key with its latest version, as an order-independent digest (see [`crate::digest`]);
+    /// with the revision, what `oracle::check_replicas_agree*` compare first.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// [`Kv::digest`] computed from scratch.
+    pub fn recomputed_digest(&self) -> Digest {
+        Digest::of(self.keys.iter())
     }
 
     /// Every key in order.
@@ -89,10 +103,11 @@ impl Kv {
                 lessor.attach(lease, key).expect("attach to a lease checked to exist just above");
             }
         }
-        self.keys.insert(
-            key.to_owned(),
-            KeyValue { value: value.to_owned(), lease, create_revision, mod_revision: revision, version },
-        );
+        let new = KeyValue { value: value.to_owned(), lease, create_revision, mod_revision: revision, version };
+        self.digest.add((key, &new));
+        if let Some(old) = self.keys.insert(key.to_owned(), new) {
+            self.digest.remove((key, &old));
+        }
         self.revision = revision;
         Ok(revision)
     }
@@ -115,7 +130,8 @@ impl Kv {
         let mut deleted_any = false;
         for key in keys {
             let key = key.as_ref();
-            if self.keys.remove(key).is_some() {
+            if let Some(old) = self.keys.remove(key) {
+                self.digest.remove((key, &old));
                 deleted_any = true;
                 let lease = lessor.lease_of_key(key);
                 if lease != NO_LEASE {
@@ -166,6 +182,7 @@ mod tests {
         let a = kv.get("a").expect("a exists");
         assert_eq!((a.value.as_str(), a.create_revision, a.mod_revision, a.version), ("3", 2, 3, 2));
         assert_eq!(kv.delete(&mut lessor, "a"), (4, 1));
+        assert_eq!(kv.digest(), kv.recomputed_digest());
     }
 
     #[test]
@@ -183,6 +200,8 @@ mod tests {
         assert!(kv.is_empty());
         assert_eq!(lessor.revoke(&mut kv, 1), Ok(vec![]), "no keys, no revision");
         assert_eq!(kv.revision(), 6);
+        assert_eq!(kv.digest(), kv.recomputed_digest());
+        lessor.assert_consistent();
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`lease`]: the lessor, etcd's lease state machine, sans-IO.
 //! - [`expiry`]: the expiry index the lessor scans.
 //! - [`kv`]: the key-value store with lease attachment and revisions.
+//! - [`digest`]: order-independent digests of replicated state, updated in O(1) per change.
 //! - [`oracle`]: the properties of SPEC §5, written once, and the naive reference model.
 //! - [`bugs`]: the named switches that put real etcd bugs back.
 //! - [`trace`]: the trace language and the single-member replayer.
@@ -14,6 +15,7 @@
 pub mod bugs;
 #[cfg(feature = "etcd")]
 pub mod conform;
+pub mod digest;
 pub mod expiry;
 pub mod kv;
 pub mod lease;

@@ -8,6 +8,7 @@ use super::config::{LessorConfig, MAX_LEASE_TTL_S};
 use super::persist::{LeaseRecord, LeaseRecords};
 use super::{LeaseError, LeaseId, NO_LEASE};
 use crate::bugs::Bug;
+use crate::digest::Digest;
 use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryQueue};
 use crate::time::{Duration, Instant};
 
@@ -67,6 +68,56 @@ pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     pub(super) checkpoint_schedule: BTreeMap<(Instant, LeaseId), u32>,
     /// The lease bucket on disk.
     pub(super) records: LeaseRecords,
+    /// The replicated state as digests, kept up to date by every change of a lease's ID, TTL,
+    /// remaining TTL or keys (what `oracle::check_replicas_agree*` compare first).
+    pub(super) digest: LessorDigest,
+}
+
+/// The replicated part of a lessor as order-independent digests (see [`crate::digest`]): its
+/// leases (ID, TTL) with their attachments (ID, key), and apart from them the remaining TTLs (ID,
+/// remaining TTL), which a comparison may ignore. Expiries and queues are local and not in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LessorDigest {
+    pub leases: Digest,
+    pub remaining_ttls: Digest,
+}
+
+impl LessorDigest {
+    /// The digest of `leases` computed from scratch.
+    pub fn of<'a>(leases: impl IntoIterator<Item = &'a Lease>) -> LessorDigest {
+        let mut digest = LessorDigest::default();
+        for lease in leases {
+            digest.add_lease(lease);
+        }
+        digest
+    }
+
+    fn add_lease(&mut self, lease: &Lease) {
+        self.leases.add(lease_item(lease));
+        self.remaining_ttls.add(remaining_item(lease.id, lease.remaining_ttl_s));
+        for key in &lease.keys {
+            self.leases.add(attachment_item(lease.id, key));
+        }
+    }
+
+    fn remove_lease(&mut self, lease: &Lease) {
+        self.leases.remove(lease_item(lease));
+        self.remaining_ttls.remove(remaining_item(lease.id, lease.remaining_ttl_s));
+        for key in &lease.keys {
+            self.leases.remove(attachment_item(lease.id, key));
+        }
+    }
+}
+
+// The digest's items, tagged by kind so that no two kinds can hash alike.
+fn lease_item(lease: &Lease) -> (u8, LeaseId, i64) {
+    (0, lease.id, lease.ttl_s)
+}
+fn attachment_item(id: LeaseId, key: &str) -> (u8, LeaseId, &str) {
+    (1, id, key)
+}
+fn remaining_item(id: LeaseId, remaining_ttl_s: i64) -> (u8, LeaseId, i64) {
+    (2, id, remaining_ttl_s)
 }
 
 impl<Q: ExpiryQueue> Lessor<Q> {
@@ -80,6 +131,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             expiry_queue: Q::default(),
             checkpoint_schedule: BTreeMap::new(),
             records: LeaseRecords::default(),
+            digest: LessorDigest::default(),
         }
     }
 
@@ -102,6 +154,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             );
         }
         lessor.records = records;
+        lessor.digest = LessorDigest::of(lessor.leases.values());
         lessor
     }
 
@@ -114,6 +167,10 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// What survives a crash: the lease bucket.
     pub fn records(&self) -> &LeaseRecords {
         &self.records
+    }
+    /// The replicated state as digests (kept up to date in O(1) per change).
+    pub fn digest(&self) -> LessorDigest {
+        self.digest
     }
     pub fn expiry_queue(&self) -> &Q {
         &self.expiry_queue
@@ -148,6 +205,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             lease.refresh(now, Duration::ZERO);
         }
         self.records.put(lease.record());
+        self.digest.add_lease(&lease);
         if self.primary {
             self.expiry_queue.upsert(id, lease.expiry);
             self.schedule_checkpoint_if_needed(now, &lease);
@@ -162,7 +220,9 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// Attach(id, key): the lease must exist.
     pub fn attach(&mut self, id: LeaseId, key: &str) -> Result<(), LeaseError> {
         let lease = self.leases.get_mut(&id).ok_or(LeaseError::LeaseNotFound)?;
-        lease.keys.insert(key.to_owned());
+        if lease.keys.insert(key.to_owned()) {
+            self.digest.leases.add(attachment_item(id, key));
+        }
         self.item_map.insert(key.to_owned(), id);
         Ok(())
     }
@@ -170,7 +230,9 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// Detach(id, key): the lease must exist.
     pub fn detach(&mut self, id: LeaseId, key: &str) -> Result<(), LeaseError> {
         let lease = self.leases.get_mut(&id).ok_or(LeaseError::LeaseNotFound)?;
-        lease.keys.remove(key);
+        if lease.keys.remove(key) {
+            self.digest.leases.remove(attachment_item(id, key));
+        }
         if self.item_map.get(key) == Some(&id) {
             self.item_map.remove(key);
         }
@@ -218,6 +280,8 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// persists it when persistence is on, and reschedules on a primary. Never changes the expiry.
     pub fn checkpoint(&mut self, now: Instant, id: LeaseId, remaining_ttl_s: i64) {
         let Some(lease) = self.leases.get_mut(&id) else { return };
+        self.digest.remaining_ttls.remove(remaining_item(id, lease.remaining_ttl_s));
+        self.digest.remaining_ttls.add(remaining_item(id, remaining_ttl_s));
         lease.remaining_ttl_s = remaining_ttl_s;
         let (record, snapshot) = (lease.record(), lease.clone());
         if self.config.checkpoint_persist {
@@ -359,6 +423,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// Removes a lease from the map and from disk (the second half of etcd's `Revoke`).
     pub(super) fn remove_lease(&mut self, id: LeaseId) -> Option<Lease> {
         let lease = self.leases.remove(&id)?;
+        self.digest.remove_lease(&lease);
         for key in &lease.keys {
             if self.item_map.get(key) == Some(&id) {
                 self.item_map.remove(key);
@@ -383,6 +448,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             }
             assert!(self.records.get(lease.id).is_some(), "lease {} has no persisted record", lease.id);
         }
+        assert_eq!(self.digest, LessorDigest::of(self.leases.values()), "the running digest drifted from the leases");
     }
 }
 

@@ -41,6 +41,9 @@ const LAST_EVENTS: usize = 40;
 const COMMIT_ALLOWANCE: Duration = Duration::from_ms(3_000);
 /// Allowance for a checkpoint to commit in an undisturbed network (judging promote extensions).
 const PROMOTE_COMMIT_ALLOWANCE: Duration = Duration::from_ms(1_000);
+/// Replicas are compared by digest after every change, and in full (as a safety net for the
+/// digests) once every this many changed members, and at the end of a run.
+const FULL_REPLICA_CHECK_EVERY: u64 = 1_000;
 
 #[derive(Clone, Debug)]
 enum Event {
@@ -87,6 +90,8 @@ pub struct Sim<'t> {
     revoked_count: usize,
     /// The number of promotions when each lease was granted.
     promotions_at_grant: BTreeMap<LeaseId, u64>,
+    /// Replica checks since the last full comparison.
+    replica_checks: u64,
     stats: Stats,
     violation: Option<Violation>,
     last_events: VecDeque<String>,
@@ -177,6 +182,7 @@ impl<'t> Sim<'t> {
             revoke_index: BTreeMap::new(),
             revoked_count: 0,
             promotions_at_grant: BTreeMap::new(),
+            replica_checks: 0,
             stats,
             violation: None,
             last_events: VecDeque::with_capacity(LAST_EVENTS),
@@ -597,24 +603,40 @@ impl<'t> Sim<'t> {
             }
         }
         for m in checked {
-            if let Err(v) = self.check_replicas(m) {
+            self.replica_checks += 1;
+            let verdict = if self.replica_checks >= FULL_REPLICA_CHECK_EVERY {
+                self.replica_checks = 0;
+                self.check_all_replicas_in_full()
+            } else {
+                self.check_replicas(m)
+            };
+            if let Err(v) = verdict {
                 self.violation = Some(v);
                 return;
             }
         }
     }
 
+    fn replica_view(&self, i: usize) -> (&'static str, u64, &crate::lease::Lessor, &crate::kv::Kv) {
+        let member = &self.members[i];
+        (MEMBER_NAMES[i], member.applied, &member.lessor, &member.kv)
+    }
+
     /// `replicas_agree` between member `m` (whose state changed) and every member at its applied
-    /// index (pairs of unchanged members were compared when they last changed).
+    /// index (pairs of unchanged members were compared when they last changed), by digest.
     fn check_replicas(&self, m: usize) -> Verdict {
-        let view = |i: usize| {
-            let member = &self.members[i];
-            (MEMBER_NAMES[i], member.applied, &member.lessor, &member.kv)
-        };
-        for other in (0..self.members.len()).filter(|&o| o != m && self.members[o].applied == self.members[m].applied) {
-            oracle::check_replicas_agree_with(&[view(m), view(other)], self.resolved.checkpoint_persist)?;
+        let applied = self.members[m].applied;
+        for other in (0..self.members.len()).filter(|&o| o != m && self.members[o].applied == applied) {
+            let pair = [self.replica_view(m), self.replica_view(other)];
+            oracle::check_replicas_agree_by_digest(&pair, self.resolved.checkpoint_persist)?;
         }
         Ok(())
+    }
+
+    /// `replicas_agree` between every two members at the same applied index, compared in full.
+    fn check_all_replicas_in_full(&self) -> Verdict {
+        let views: Vec<_> = (0..self.members.len()).map(|i| self.replica_view(i)).collect();
+        oracle::check_replicas_agree_with(&views, self.resolved.checkpoint_persist)
     }
 
     /// The end of the healing phase: every member caught up, and every lease whose deadline passed
@@ -635,7 +657,9 @@ impl<'t> Sim<'t> {
         }
         let retry = LessorConfig::server_defaults().retry_interval;
         let bound = self.revoke_bound();
-        if let Err(v) = self.history.check_revoked_in_time(self.now, bound, retry) {
+        let verdict =
+            self.check_all_replicas_in_full().and_then(|()| self.history.check_revoked_in_time(self.now, bound, retry));
+        if let Err(v) = verdict {
             self.violation = Some(v);
         }
     }

@@ -130,6 +130,7 @@ impl Replayer {
         self.log_command(command, revision_before);
         debug_assert!({
             self.lessor.assert_consistent();
+            assert_eq!(self.kv.digest(), self.kv.recomputed_digest(), "the KV's running digest drifted");
             true
         });
         let verdict = verdict.and_then(|()| self.check_state());
