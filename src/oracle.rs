@@ -477,8 +477,21 @@ impl History {
         lessor: &Lessor<Q>,
         applied_revoke: impl Fn(LeaseId) -> bool,
     ) -> Verdict {
-        for (id, fate) in &self.leases {
-            if fate.revoked.is_some() && applied_revoke(*id) && lessor.lookup(*id).is_some() {
+        self.check_not_resurrected_of(lessor, self.leases.keys().copied(), applied_revoke)
+    }
+
+    /// [`History::check_not_resurrected`] restricted to some lease IDs (those a step granted, for
+    /// callers that check after every step and know that only a grant or a recovery can bring a
+    /// lease back); with every ID the history knows it is the same.
+    pub fn check_not_resurrected_of<Q: ExpiryQueue>(
+        &self,
+        lessor: &Lessor<Q>,
+        ids: impl IntoIterator<Item = LeaseId>,
+        applied_revoke: impl Fn(LeaseId) -> bool,
+    ) -> Verdict {
+        for id in ids {
+            let Some(fate) = self.leases.get(&id) else { continue };
+            if fate.revoked.is_some() && applied_revoke(id) && lessor.lookup(id).is_some() {
                 return Err(Violation::new(
                     RENEW_NEVER_RESURRECTS,
                     format!("lease {id} was revoked but is present again without a new grant"),

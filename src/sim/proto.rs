@@ -54,7 +54,7 @@ impl Proposal {
 }
 
 /// A client request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Request {
     Grant {
         id: LeaseId,
@@ -89,7 +89,7 @@ impl Request {
 }
 
 /// A reply to a client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Reply {
     Granted {
         id: LeaseId,

@@ -9,6 +9,7 @@
 //! reads a wall clock: the CLI times runs.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::io::Write;
 
 use super::client::{CLIENT_POLL, Client, ClientConfig};
@@ -17,7 +18,7 @@ use super::faults::{FaultCounts, FaultKind, Faults};
 use super::member::{Member, Output, TICK_MS};
 use super::network::{Addr, Network};
 use super::options::{Resolved, SimOptions};
-use super::proto::Payload;
+use super::proto::{Payload, Reply, Request};
 use super::report::{Report, Stats};
 use super::rng::{SimRng, Streams};
 use super::trace::TraceSink;
@@ -94,7 +95,8 @@ pub struct Sim<'t> {
     replica_checks: u64,
     stats: Stats,
     violation: Option<Violation>,
-    last_events: VecDeque<String>,
+    /// The recent trace lines, formatted only if a report shows them.
+    last_events: VecDeque<(Instant, Line)>,
     trace: TraceSink<'t>,
 }
 
@@ -251,7 +253,7 @@ impl<'t> Sim<'t> {
             }
             self.now = at;
             self.stats.events += 1;
-            let line = describe(&event);
+            let line = Line::Event(describe(&event));
             self.record(seq, line);
             self.handle(event);
             if self.violation.is_none() {
@@ -273,21 +275,21 @@ impl<'t> Sim<'t> {
             stats: self.stats.clone(),
             violation: self.violation.clone(),
             stopped_at: self.now,
-            last_events: self.last_events.iter().cloned().collect(),
+            last_events: self.last_events.iter().map(|(at, line)| format!("{:>9} {line}", at.to_string())).collect(),
             trace_hash: self.trace.hash(),
         }
     }
 
-    fn record(&mut self, seq: u64, line: String) {
+    fn record(&mut self, seq: u64, line: Line) {
         self.trace.event(self.now, seq, &line);
         if self.last_events.len() == LAST_EVENTS {
             self.last_events.pop_front();
         }
-        self.last_events.push_back(format!("{:>9} {line}", self.now.to_string()));
+        self.last_events.push_back((self.now, line));
     }
 
-    fn note(&mut self, line: String) {
-        self.record(u64::MAX, line);
+    fn note(&mut self, text: String) {
+        self.record(u64::MAX, Line::Note(text));
     }
 
     fn handle(&mut self, event: Event) {
@@ -588,13 +590,16 @@ impl<'t> Sim<'t> {
             let verdict = attachments
                 .and_then(|()| oracle::check_expiry_queue(&member.lessor, self.revoked_count))
                 .and_then(|()| {
-                    // A lease can only reappear through a grant or a recovery.
-                    if !(touched.all || touched.granted) {
-                        return Ok(());
+                    // A lease can only reappear through a grant (of a touched lease) or a recovery.
+                    let applied_revoke = |id| self.revoke_index.get(&id).is_some_and(|&index| applied >= index);
+                    if touched.all {
+                        self.history.check_not_resurrected(&member.lessor, applied_revoke)
+                    } else if touched.granted {
+                        let ids = touched.leases.iter().copied();
+                        self.history.check_not_resurrected_of(&member.lessor, ids, applied_revoke)
+                    } else {
+                        Ok(())
                     }
-                    self.history.check_not_resurrected(&member.lessor, |id| {
-                        self.revoke_index.get(&id).is_some_and(|&index| applied >= index)
-                    })
                 })
                 .map_err(|v| Violation { detail: format!("on m{}: {}", m + 1, v.detail), ..v });
             if let Err(v) = verdict {
@@ -689,31 +694,111 @@ impl<'t> Sim<'t> {
     }
 }
 
-fn describe(event: &Event) -> String {
+/// One trace line: an event (its fields, hashed as they are and formatted only when a trace is
+/// written or a report shows it) or a note about the history.
+#[derive(Clone, Debug, Hash)]
+enum Line {
+    Event(Described),
+    Note(String),
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Line::Event(described) => described.fmt(f),
+            Line::Note(text) => f.write_str(text),
+        }
+    }
+}
+
+/// What an event's trace line shows.
+#[derive(Clone, Debug, Hash)]
+enum Described {
+    Tick(usize),
+    Scan(usize),
+    Raft {
+        from: Addr,
+        to: Addr,
+        kind: raft::prelude::MessageType,
+        term: u64,
+        index: u64,
+        commit: u64,
+        entries: usize,
+        reject: bool,
+    },
+    Request {
+        from: Addr,
+        to: Addr,
+        req: u64,
+        request: Request,
+        forwarded: bool,
+    },
+    Reply {
+        from: Addr,
+        to: Addr,
+        req: u64,
+        reply: Reply,
+    },
+    ClientPoll(usize),
+    Fault(FaultKind),
+    PartitionHeal(u64),
+    Restart(usize),
+    StallEnd(usize),
+    Heal,
+    CatchUpMark,
+}
+
+fn describe(event: &Event) -> Described {
     match event {
-        Event::Tick(m) => format!("tick m{}", m + 1),
-        Event::Scan(m) => format!("scan m{}", m + 1),
+        Event::Tick(m) => Described::Tick(*m),
+        Event::Scan(m) => Described::Scan(*m),
         Event::Deliver { from, to, payload } => match payload {
-            Payload::Raft(msg) => format!(
-                "deliver {from}->{to} {:?} term={} index={} commit={} entries={}{}",
-                msg.get_msg_type(),
-                msg.term,
-                msg.index,
-                msg.commit,
-                msg.entries.len(),
-                if msg.reject { " reject" } else { "" }
-            ),
+            Payload::Raft(msg) => Described::Raft {
+                from: *from,
+                to: *to,
+                kind: msg.get_msg_type(),
+                term: msg.term,
+                index: msg.index,
+                commit: msg.commit,
+                entries: msg.entries.len(),
+                reject: msg.reject,
+            },
             Payload::Request { req, request, forwarded, .. } => {
-                format!("deliver {from}->{to} req#{req} {request:?}{}", if *forwarded { " forwarded" } else { "" })
+                Described::Request { from: *from, to: *to, req: *req, request: request.clone(), forwarded: *forwarded }
             }
-            Payload::Reply { req, reply } => format!("deliver {from}->{to} reply#{req} {reply:?}"),
+            Payload::Reply { req, reply } => Described::Reply { from: *from, to: *to, req: *req, reply: reply.clone() },
         },
-        Event::ClientPoll(c) => format!("poll c{c}"),
-        Event::Fault(kind) => format!("fault {}", kind.name()),
-        Event::PartitionHeal(id) => format!("heal partition {id}"),
-        Event::Restart(m) => format!("restart m{}", m + 1),
-        Event::StallEnd(m) => format!("stall end m{}", m + 1),
-        Event::Heal => "healing phase begins".to_owned(),
-        Event::CatchUpMark => "catch-up mark".to_owned(),
+        Event::ClientPoll(c) => Described::ClientPoll(*c),
+        Event::Fault(kind) => Described::Fault(*kind),
+        Event::PartitionHeal(id) => Described::PartitionHeal(*id),
+        Event::Restart(m) => Described::Restart(*m),
+        Event::StallEnd(m) => Described::StallEnd(*m),
+        Event::Heal => Described::Heal,
+        Event::CatchUpMark => Described::CatchUpMark,
+    }
+}
+
+impl fmt::Display for Described {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Described::Tick(m) => write!(f, "tick m{}", m + 1),
+            Described::Scan(m) => write!(f, "scan m{}", m + 1),
+            Described::Raft { from, to, kind, term, index, commit, entries, reject } => write!(
+                f,
+                "deliver {from}->{to} {kind:?} term={term} index={index} commit={commit} entries={entries}{}",
+                if *reject { " reject" } else { "" }
+            ),
+            Described::Request { from, to, req, request, forwarded } => {
+                write!(f, "deliver {from}->{to} req#{req} {request:?}{}", if *forwarded { " forwarded" } else { "" })
+            }
+            Described::Reply { from, to, req, reply } => write!(f, "deliver {from}->{to} reply#{req} {reply:?}"),
+            Described::ClientPoll(c) => write!(f, "poll c{c}"),
+            Described::Fault(kind) => write!(f, "fault {}", kind.name()),
+            Described::PartitionHeal(id) => write!(f, "heal partition {id}"),
+            Described::Restart(m) => write!(f, "restart m{}", m + 1),
+            Described::StallEnd(m) => write!(f, "stall end m{}", m + 1),
+            Described::Heal => f.write_str("healing phase begins"),
+            Described::CatchUpMark => f.write_str("catch-up mark"),
+        }
     }
 }

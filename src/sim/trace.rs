@@ -1,10 +1,13 @@
 //! The event trace of a run: one JSON line per event (and per history note), and a running FNV-1a
-//! hash of the same content (time, sequence number, text), so two runs can be compared by hash
-//! without keeping their traces, and a traced run hashes exactly as an untraced one.
+//! hash of the same content (time, sequence number, and the line's fields as they are, before
+//! formatting), so two runs can be compared by hash without keeping or even formatting their
+//! traces, and a traced run hashes exactly as an untraced one.
 //!
 //! Owns the line format and the hash. It never decides what happened (the runner describes events)
 //! and never opens files (the CLI hands it a writer).
 
+use std::fmt::Display;
+use std::hash::{Hash, Hasher};
 use std::io::Write;
 
 use super::options::{Resolved, SimOptions};
@@ -12,6 +15,22 @@ use crate::time::Instant;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// FNV-1a as a `Hasher`, continuing from a running hash.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(FNV_PRIME);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Where a run's trace goes: always into the hash, and to a writer when one is given.
 pub struct TraceSink<'t> {
@@ -30,12 +49,11 @@ impl<'t> TraceSink<'t> {
     }
 
     fn hash_text(&mut self, parts: &[&[u8]]) {
+        let mut hasher = Fnv(self.hash);
         for part in parts {
-            for &byte in *part {
-                self.hash ^= u64::from(byte);
-                self.hash = self.hash.wrapping_mul(FNV_PRIME);
-            }
+            hasher.write(part);
         }
+        self.hash = hasher.0;
     }
 
     fn write(&mut self, line: &serde_json::Value) {
@@ -58,12 +76,18 @@ impl<'t> TraceSink<'t> {
     }
 
     /// One event (`seq` is the queue's sequence number; `u64::MAX` marks a note about history).
-    /// The hash covers the time, the sequence number and the text, whether or not a writer is set.
-    pub fn event(&mut self, at: Instant, seq: u64, text: &str) {
-        self.hash_text(&[&at.as_ms().to_le_bytes(), &seq.to_le_bytes(), text.as_bytes(), b"\n"]);
+    /// The hash covers the time, the sequence number and the line's fields (`what`), whether or not
+    /// a writer is set; the text (`what` displayed) is made only for a writer.
+    pub fn event(&mut self, at: Instant, seq: u64, what: &(impl Hash + Display)) {
+        let mut hasher = Fnv(self.hash);
+        at.as_ms().hash(&mut hasher);
+        seq.hash(&mut hasher);
+        what.hash(&mut hasher);
+        self.hash = hasher.0;
         if self.out.is_none() {
             return;
         }
+        let text = what.to_string();
         let line = if seq == u64::MAX {
             serde_json::json!({ "t_ms": at.as_ms(), "note": text })
         } else {
