@@ -1,7 +1,7 @@
-//! The lessor model: one real `Lessor` (with the default expiry queue, whose equality and hash
-//! are canonical) and its `Kv`, driven through the trace replayer (`leasesim::trace::Replayer`),
-//! so that every model action is a trace command and every counterexample is a `leasesim replay`
-//! trace (see `export`).
+//! The lessor model: one real `Lessor` (with the models' `SmallQueue` expiry index: canonical
+//! equality and hash, cloned without a heap allocation) and its `Kv`, driven through the trace
+//! replayer (`leasesim::trace::Replayer`), so that every model action is a trace command and every
+//! counterexample is a `leasesim replay` trace (see `export`).
 //!
 //! Owns the bounds (lease IDs, TTLs, keys, KV revisions, the time horizon), which commands are
 //! enabled in a state, and the `sometimes` properties that show the model is not vacuous. The
@@ -30,6 +30,7 @@ use leasesim::time::{Duration, Instant};
 use leasesim::trace::{Command, Replayer, TraceConfig};
 use stateright::{Model, Property};
 
+use crate::small_queue::SmallQueue;
 use crate::verdict::{self, Judged};
 
 /// The bounds of the lessor model.
@@ -75,7 +76,7 @@ const SEEN_PROMOTE: u8 = 4;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LessorState {
     /// The member: lessor, KV, time, history, in-flight steps.
-    pub member: Replayer,
+    pub member: Replayer<SmallQueue>,
     seen: u8,
     violation: Option<Violation>,
 }
@@ -144,7 +145,7 @@ impl Model for LessorModel {
     type Action = Command;
 
     fn init_states(&self) -> Vec<LessorState> {
-        vec![LessorState { member: Replayer::new(self.config.clone()), seen: 0, violation: None }]
+        vec![LessorState { member: Replayer::with_queue(self.config.clone()), seen: 0, violation: None }]
     }
 
     fn actions(&self, state: &LessorState, actions: &mut Vec<Command>) {

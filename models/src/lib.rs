@@ -11,6 +11,7 @@
 //! - [`check`]: running a checker (BFS, DFS, simulation) and collecting a report.
 //! - [`deepen`]: the shortest counterexample by iterative deepening on `target_max_depth`.
 //! - [`export`]: a lessor-model path as a replay trace file.
+//! - [`small_queue`]: the models' expiry index (sorted inline entries: cheap to clone and hash).
 //!
 //! It deliberately owns no lease semantics and no property: those are the core's (`leasesim`).
 
@@ -19,4 +20,5 @@ pub mod cluster;
 pub mod deepen;
 pub mod export;
 pub mod lessor;
+pub mod small_queue;
 pub mod verdict;

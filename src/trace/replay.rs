@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::parse::{Command, ParseError, TraceConfig, parse_trace};
 use crate::bugs::Bugs;
+use crate::expiry::{DefaultExpiryQueue, ExpiryQueue};
 use crate::kv::{Kv, Revision};
 use crate::lease::{
     EXPIRY_SCAN_PERIOD, EtcdVersion, LeaseError, LeaseId, Lessor, MAX_CHECKPOINT_BATCH, RenewBegin, RenewTicket,
@@ -16,10 +17,11 @@ use crate::oracle::{self, History, Verdict, Violation};
 use crate::time::{Duration, Instant};
 
 /// A single member, driven by trace commands. `Eq + Hash` so a model checker can use it as state.
+/// `Q` is the lessor's expiry index (a model checker picks one that is cheap to clone and hash).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Replayer {
+pub struct Replayer<Q: ExpiryQueue = DefaultExpiryQueue> {
     config: TraceConfig,
-    lessor: Lessor,
+    lessor: Lessor<Q>,
     kv: Kv,
     now: Instant,
     history: History,
@@ -75,8 +77,15 @@ fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
 }
 
 impl Replayer {
-    /// A leader from time 0, promoted with extend 0.
+    /// A leader from time 0, promoted with extend 0, with the default expiry index.
     pub fn new(config: TraceConfig) -> Replayer {
+        Replayer::with_queue(config)
+    }
+}
+
+impl<Q: ExpiryQueue> Replayer<Q> {
+    /// A leader from time 0, promoted with extend 0, with expiry index `Q`.
+    pub fn with_queue(config: TraceConfig) -> Replayer<Q> {
         let mut lessor = Lessor::new(config.lessor.clone());
         lessor.promote(Instant::EPOCH, Duration::ZERO);
         Replayer {
@@ -93,7 +102,7 @@ impl Replayer {
         }
     }
 
-    pub fn lessor(&self) -> &Lessor {
+    pub fn lessor(&self) -> &Lessor<Q> {
         &self.lessor
     }
     pub fn kv(&self) -> &Kv {
