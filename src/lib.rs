@@ -10,11 +10,13 @@
 //! - [`bugs`]: the named switches that put real etcd bugs back.
 //! - [`trace`]: the trace language and the single-member replayer.
 //! - [`sim`]: the seeded world: clocks, network, raft cluster, clients, faults.
+//! - [`ddmin`]: delta debugging, shared by every shrinker.
 //! - `conform` (feature `etcd`): the same traces against a live etcd, replies compared.
 
 pub mod bugs;
 #[cfg(feature = "etcd")]
 pub mod conform;
+pub mod ddmin;
 pub mod digest;
 pub mod expiry;
 pub mod kv;

@@ -1,5 +1,5 @@
 //! The differential check: one trace through the replayer (the expected replies) and through a live
-//! etcd (the actual ones), compared reply by reply; and delta debugging (ddmin) that shrinks a
+//! etcd (the actual ones), compared reply by reply; and delta debugging (`crate::ddmin`) that shrinks a
 //! disagreeing trace to a minimal one, re-running etcd (emptied between runs) for every candidate.
 //!
 //! Owns `Disagreement` and its printout. It does not generate traces (`generate`) and does not
@@ -11,6 +11,7 @@ use super::compare::{Comparator, Mismatch};
 use super::error::ConformError;
 use super::runner::{EtcdRun, EtcdRunner, check_runnable};
 use super::timing::{LATENESS_BUDGET_MS, timing_hazard};
+use crate::ddmin::{Trial, ddmin};
 use crate::trace::{Command, Replayer, TraceConfig};
 
 /// A trace on which the replayer and etcd answer differently.
@@ -121,49 +122,29 @@ pub fn check_trace(
     Ok(CheckOutcome::Agree { replies: actual })
 }
 
-/// Shrinks a disagreement by delta debugging on its command list: a candidate counts if it is
-/// judgeable on the wall clock and etcd still disagrees on the same verb and field. At most
+/// Shrinks a disagreement by delta debugging (`ddmin`) on its command list: a candidate counts if
+/// it is judgeable on the wall clock and etcd still disagrees on the same verb and field. At most
 /// `max_runs` etcd runs; the smallest disagreement found so far is returned.
 pub fn shrink(runner: &mut EtcdRunner, found: Disagreement, max_runs: usize) -> Result<Disagreement, ConformError> {
     let signature = found.signature();
     let config = found.config.clone();
     // Only the prefix up to the disagreement matters.
+    let prefix: Vec<Command> = found.commands[..=found.index].to_vec();
     let mut best = found;
-    let mut current: Vec<Command> = best.commands[..=best.index].to_vec();
-    let mut runs = 0;
-    let mut granularity = 2;
-    while current.len() >= 2 && runs < max_runs {
-        let chunk = current.len().div_ceil(granularity);
-        let mut reduced = false;
-        let mut start = 0;
-        while start < current.len() && runs < max_runs {
-            let candidate: Vec<Command> =
-                current[..start].iter().chain(&current[(start + chunk).min(current.len())..]).cloned().collect();
-            start += chunk;
-            let numbered: Vec<(usize, Command)> =
-                candidate.iter().cloned().enumerate().map(|(i, c)| (i + 2, c)).collect();
-            if candidate.is_empty() || timing_hazard(&config, &numbered).is_some() {
-                continue;
-            }
-            runs += 1;
-            match check_trace(runner, &config, &numbered) {
-                Ok(CheckOutcome::Disagree(d)) if d.signature() == signature => {
-                    current = d.commands[..=d.index].to_vec();
-                    best = *d;
-                    granularity = (granularity - 1).max(2);
-                    reduced = true;
-                    break;
-                }
-                Ok(_) | Err(ConformError::TooSlow { .. }) => {}
-                Err(e) => return Err(e),
-            }
+    ddmin(prefix, max_runs, |candidate: &[Command]| {
+        let numbered: Vec<(usize, Command)> = candidate.iter().cloned().enumerate().map(|(i, c)| (i + 2, c)).collect();
+        if timing_hazard(&config, &numbered).is_some() {
+            return Ok(Trial::Skipped);
         }
-        if !reduced {
-            if granularity >= current.len() {
-                break;
+        match check_trace(runner, &config, &numbered) {
+            Ok(CheckOutcome::Disagree(d)) if d.signature() == signature => {
+                let smaller = d.commands[..=d.index].to_vec();
+                best = *d;
+                Ok(Trial::Fails(smaller))
             }
-            granularity = (granularity * 2).min(current.len());
+            Ok(_) | Err(ConformError::TooSlow { .. }) => Ok(Trial::Passes),
+            Err(e) => Err(e),
         }
-    }
+    })?;
     Ok(best)
 }

@@ -9,7 +9,8 @@
 //! Owns the client's view only: it never judges anything (the oracle does, at the member that
 //! produced a reply) and reads its own clock only through the `now` it is given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 
 use super::network::Addr;
 use super::proto::{Payload, REQUEST_TIMEOUT, Reply, Request};
@@ -66,6 +67,51 @@ pub struct Client {
     in_flight: BTreeMap<u64, InFlight>,
     /// Leases this client stopped keeping alive (for a later KeepAliveOnce).
     abandoned: Vec<LeaseId>,
+    /// Where endpoint switches come from (the stream, maybe logged; or a replayed log).
+    switches: Switches,
+}
+
+/// One operation a client chose (by its RNG, in a seeded run) or is given (from a schedule): the
+/// client's part of a run that a schedule makes explicit and editable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientOp {
+    Grant { id: LeaseId, ttl_s: i64 },
+    Put { key: String, lease: LeaseId },
+    Delete { key: String },
+    TimeToLive { id: LeaseId },
+    Leases,
+    KeepAliveOnce { id: LeaseId },
+    /// Stop keeping `id` alive (so it expires).
+    StopKeepAlive { id: LeaseId },
+    /// Revoke, and with `keep_alive` also send a keep-alive right after it.
+    Revoke { id: LeaseId, keep_alive: bool },
+}
+
+impl fmt::Display for ClientOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientOp::Grant { id, ttl_s } => write!(f, "grant {id} ttl={ttl_s}s"),
+            ClientOp::Put { key, lease } => write!(f, "put {key} lease={lease}"),
+            ClientOp::Delete { key } => write!(f, "delete {key}"),
+            ClientOp::TimeToLive { id } => write!(f, "ttl {id}"),
+            ClientOp::Leases => write!(f, "leases"),
+            ClientOp::KeepAliveOnce { id } => write!(f, "keepalive-once {id}"),
+            ClientOp::StopKeepAlive { id } => write!(f, "stop-keepalive {id}"),
+            ClientOp::Revoke { id, keep_alive } => {
+                write!(f, "revoke {id}{}", if *keep_alive { " +keepalive" } else { "" })
+            }
+        }
+    }
+}
+
+/// The source of a client's endpoint switches: the RNG (optionally logging each draw), or a log
+/// of earlier draws (then the RNG only once the log runs out).
+#[derive(Clone, Debug, Default)]
+enum Switches {
+    #[default]
+    Drawn,
+    Logged(Vec<u64>),
+    Replayed(VecDeque<u64>),
 }
 
 impl Client {
@@ -80,6 +126,25 @@ impl Client {
             leases: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             abandoned: Vec::new(),
+            switches: Switches::Drawn,
+        }
+    }
+
+    /// From now on, log every endpoint-switch draw (see `switch_draws`).
+    pub fn log_switches(&mut self) {
+        self.switches = Switches::Logged(Vec::new());
+    }
+
+    /// From now on, take endpoint-switch draws from `draws` (then from the RNG).
+    pub fn replay_switches(&mut self, draws: Vec<u64>) {
+        self.switches = Switches::Replayed(draws.into());
+    }
+
+    /// The endpoint-switch draws logged so far.
+    pub fn switch_draws(&self) -> &[u64] {
+        match &self.switches {
+            Switches::Logged(draws) => draws,
+            _ => &[],
         }
     }
 
@@ -100,13 +165,60 @@ impl Client {
 
     fn switch_endpoint(&mut self, rng: &mut SimRng) {
         if self.config.members > 1 {
-            self.endpoint = (self.endpoint + 1 + rng.index(self.config.members - 1)) % self.config.members;
+            let others = self.config.members - 1;
+            let draw = match &mut self.switches {
+                Switches::Drawn => rng.index(others),
+                Switches::Logged(log) => {
+                    let draw = rng.index(others);
+                    log.push(draw as u64);
+                    draw
+                }
+                Switches::Replayed(log) => log.pop_front().map_or_else(|| rng.index(others), |d| d as usize % others),
+            };
+            self.endpoint = (self.endpoint + 1 + draw) % self.config.members;
         }
     }
 
     /// The client's periodic wake-up: time-outs and retries, the keep-alive loop, and maybe one
-    /// random action.
-    pub fn poll(&mut self, now: Instant, rng: &mut SimRng, active: bool, out: &mut Vec<(Addr, Payload)>) {
+    /// random action. Returns the operations it chose (none besides keep-alives most of the time).
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        rng: &mut SimRng,
+        active: bool,
+        out: &mut Vec<(Addr, Payload)>,
+    ) -> Vec<ClientOp> {
+        self.timers(now, rng, out);
+        let mut chosen = Vec::new();
+        if active && self.leases.len() < self.config.leases_max && rng.one_in(GRANT_ONE_IN_POLLS) {
+            chosen.push(self.choose_grant(rng));
+            self.perform(now, chosen[0].clone(), out);
+        }
+        if active && rng.one_in(ACT_ONE_IN_POLLS) {
+            if let Some(op) = self.choose(rng) {
+                self.perform(now, op.clone(), out);
+                chosen.push(op);
+            }
+        }
+        chosen
+    }
+
+    /// As `poll`, with the given operations instead of random ones (a schedule's replay).
+    pub fn poll_scripted(
+        &mut self,
+        now: Instant,
+        rng: &mut SimRng,
+        ops: impl IntoIterator<Item = ClientOp>,
+        out: &mut Vec<(Addr, Payload)>,
+    ) {
+        self.timers(now, rng, out);
+        for op in ops {
+            self.perform(now, op, out);
+        }
+    }
+
+    /// Time-outs and retries, and the keep-alive loop.
+    fn timers(&mut self, now: Instant, rng: &mut SimRng, out: &mut Vec<(Addr, Payload)>) {
         let timed_out: Vec<u64> =
             self.in_flight.iter().filter(|(_, f)| f.sent + REQUEST_TIMEOUT <= now).map(|(r, _)| *r).collect();
         if !timed_out.is_empty() {
@@ -145,12 +257,6 @@ impl Client {
             }
             keep
         });
-        if active && self.leases.len() < self.config.leases_max && rng.one_in(GRANT_ONE_IN_POLLS) {
-            self.grant(now, rng, out);
-        }
-        if active && rng.one_in(ACT_ONE_IN_POLLS) {
-            self.act(now, rng, out);
-        }
     }
 
     fn random_lease(&self, rng: &mut SimRng) -> Option<LeaseId> {
@@ -158,38 +264,29 @@ impl Client {
         (!ids.is_empty()).then(|| ids[rng.index(ids.len())])
     }
 
-    fn grant(&mut self, now: Instant, rng: &mut SimRng, out: &mut Vec<(Addr, Payload)>) {
+    fn choose_grant(&mut self, rng: &mut SimRng) -> ClientOp {
         self.next_lease += 1;
         let magnitude = (self.index as i64 + 1) * 1_000_000 + self.next_lease;
         let id = if self.next_lease % 5 == 0 { -magnitude } else { magnitude };
         let ttl_s = rng.between_i64(self.config.ttl_min_s, self.config.ttl_max_s);
-        let lease = HeldLease { ttl_s, granted: false, keepalive: false, next_keepalive: now, deadline: now, keys: 0 };
-        self.leases.insert(id, lease);
-        self.send(now, Request::Grant { id, ttl_s }, 1, out);
+        ClientOp::Grant { id, ttl_s }
     }
 
-    fn act(&mut self, now: Instant, rng: &mut SimRng, out: &mut Vec<(Addr, Payload)>) {
+    /// One random action (or none: nothing to act on, or the lease quota is full).
+    fn choose(&mut self, rng: &mut SimRng) -> Option<ClientOp> {
         let roll = rng.below(100);
         if roll < 30 {
-            if self.leases.len() < self.config.leases_max {
-                self.grant(now, rng, out);
-            }
+            (self.leases.len() < self.config.leases_max).then(|| self.choose_grant(rng))
         } else if roll < 55 {
-            if let Some(id) = self.random_lease(rng) {
-                self.next_key += 1;
-                let key = format!("c{}/k{}", self.index, self.next_key % 16);
-                self.leases.get_mut(&id).expect("chosen above").keys += 1;
-                self.send(now, Request::Put { key, lease: id }, 1, out);
-            }
+            let lease = self.random_lease(rng)?;
+            self.next_key += 1;
+            Some(ClientOp::Put { key: format!("c{}/k{}", self.index, self.next_key % 16), lease })
         } else if roll < 62 {
-            let key = format!("c{}/k{}", self.index, rng.below(16));
-            self.send(now, Request::Delete { key }, 1, out);
+            Some(ClientOp::Delete { key: format!("c{}/k{}", self.index, rng.below(16)) })
         } else if roll < 70 {
-            if let Some(id) = self.random_lease(rng) {
-                self.send(now, Request::TimeToLive { id }, 1, out);
-            }
+            self.random_lease(rng).map(|id| ClientOp::TimeToLive { id })
         } else if roll < 74 {
-            self.send(now, Request::Leases, 1, out);
+            Some(ClientOp::Leases)
         } else if roll < 82 {
             // KeepAliveOnce, often on a lease this client stopped keeping alive.
             let id = if !self.abandoned.is_empty() && rng.one_in(2) {
@@ -197,17 +294,53 @@ impl Client {
             } else {
                 self.random_lease(rng)
             };
-            if let Some(id) = id {
-                self.send(now, Request::KeepAlive { id }, 1, out);
-            }
+            id.map(|id| ClientOp::KeepAliveOnce { id })
         } else if roll < 93 {
-            if let Some(id) = self.random_lease(rng) {
-                self.leases.get_mut(&id).expect("chosen above").keepalive = false; // let it expire
+            self.random_lease(rng).map(|id| ClientOp::StopKeepAlive { id }) // let it expire
+        } else {
+            // Revoke, and half of the time keep alive at once (revoke while keeping alive).
+            let id = self.random_lease(rng)?;
+            Some(ClientOp::Revoke { id, keep_alive: rng.one_in(2) })
+        }
+    }
+
+    /// Carries out one operation. An operation on a lease this client does not hold (granted) is
+    /// skipped, as is a grant of a lease it already holds: a schedule with items removed can ask
+    /// for those.
+    pub fn perform(&mut self, now: Instant, op: ClientOp, out: &mut Vec<(Addr, Payload)>) {
+        let holds = |client: &Client, id: LeaseId| client.leases.get(&id).is_some_and(|l| l.granted);
+        match op {
+            ClientOp::Grant { id, ttl_s } => {
+                if self.leases.contains_key(&id) {
+                    return;
+                }
+                let lease =
+                    HeldLease { ttl_s, granted: false, keepalive: false, next_keepalive: now, deadline: now, keys: 0 };
+                self.leases.insert(id, lease);
+                self.send(now, Request::Grant { id, ttl_s }, 1, out);
             }
-        } else if let Some(id) = self.random_lease(rng) {
-            self.send(now, Request::Revoke { id }, 1, out);
-            if rng.one_in(2) {
-                self.send(now, Request::KeepAlive { id }, 1, out); // revoke while keeping alive
+            ClientOp::Put { key, lease } => {
+                if let Some(held) = self.leases.get_mut(&lease).filter(|l| l.granted) {
+                    held.keys += 1;
+                    self.send(now, Request::Put { key, lease }, 1, out);
+                }
+            }
+            ClientOp::Delete { key } => self.send(now, Request::Delete { key }, 1, out),
+            ClientOp::TimeToLive { id } => self.send(now, Request::TimeToLive { id }, 1, out),
+            ClientOp::Leases => self.send(now, Request::Leases, 1, out),
+            ClientOp::KeepAliveOnce { id } => self.send(now, Request::KeepAlive { id }, 1, out),
+            ClientOp::StopKeepAlive { id } => {
+                if let Some(held) = self.leases.get_mut(&id).filter(|l| l.granted) {
+                    held.keepalive = false;
+                }
+            }
+            ClientOp::Revoke { id, keep_alive } => {
+                if holds(self, id) {
+                    self.send(now, Request::Revoke { id }, 1, out);
+                    if keep_alive {
+                        self.send(now, Request::KeepAlive { id }, 1, out);
+                    }
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io::Write;
 
-use super::client::{CLIENT_POLL, Client, ClientConfig};
+use super::client::{CLIENT_POLL, Client, ClientConfig, ClientOp};
 use super::clock::{CLOCK_STEP_BOUND_MS, Clock, drift_tolerance};
 use super::faults::{FaultCounts, FaultKind, Faults};
 use super::member::{Member, Output, TICK_MS};
@@ -21,6 +21,7 @@ use super::options::{Resolved, SimOptions};
 use super::proto::{Payload, Reply, Request};
 use super::report::{Report, Stats};
 use super::rng::{SimRng, Streams};
+use super::schedule::{FaultAction, Item, Schedule};
 use super::trace::TraceSink;
 use super::world::EventQueue;
 use crate::lease::{EXPIRY_SCAN_PERIOD, LeaseId, LessorConfig};
@@ -78,6 +79,8 @@ pub struct Sim<'t> {
     network: Network,
     members: Vec<Member>,
     member_clocks: Vec<Clock>,
+    /// The member clocks before any step (what a schedule records).
+    initial_member_clocks: Vec<Clock>,
     stalled_until: Vec<Option<Instant>>,
     clients: Vec<Client>,
     client_clocks: Vec<Clock>,
@@ -98,16 +101,105 @@ pub struct Sim<'t> {
     /// The recent trace lines, formatted only if a report shows them.
     last_events: VecDeque<(Instant, Line)>,
     trace: TraceSink<'t>,
+    /// A seeded run that records its schedule.
+    recording: Option<Recording>,
+    /// A replay: faults and client operations come from a schedule, not from the streams.
+    script: Option<Script>,
 }
+
+/// What a seeded run records of its own choices (see `schedule`).
+#[derive(Default)]
+struct Recording {
+    items: Vec<Item>,
+    /// Per fault chain, when its next fault is due.
+    pending: BTreeMap<FaultKind, Instant>,
+}
+
+/// A schedule being replayed.
+struct Script {
+    items: Vec<Item>,
+    /// Per fault chain, its items (indices into `items`) not yet struck, in time order.
+    chains: BTreeMap<FaultKind, VecDeque<usize>>,
+    chain_ends: BTreeMap<FaultKind, Instant>,
+    /// Per client, its operations not yet performed, in time order.
+    client_ops: Vec<VecDeque<(Instant, ClientOp)>>,
+}
+
+impl Script {
+    fn new(schedule: &Schedule) -> Script {
+        let mut chains: BTreeMap<FaultKind, VecDeque<usize>> = BTreeMap::new();
+        let mut client_ops = vec![VecDeque::new(); schedule.options.clients];
+        for (index, item) in schedule.items.iter().enumerate() {
+            match item {
+                Item::Fault { action, .. } => chains.entry(action.chain()).or_default().push_back(index),
+                Item::Client { at, client, op } => {
+                    if let Some(ops) = client_ops.get_mut(*client) {
+                        ops.push_back((*at, op.clone()));
+                    }
+                }
+            }
+        }
+        Script {
+            items: schedule.items.clone(),
+            chains,
+            chain_ends: schedule.chain_ends.iter().copied().collect(),
+            client_ops,
+        }
+    }
+
+    /// When chain `kind`'s next fault (or its no-op end) is due; the end is handed out once.
+    fn next_due(&mut self, kind: FaultKind) -> Option<Instant> {
+        match self.chains.get(&kind).and_then(|c| c.front()) {
+            Some(&index) => Some(self.items[index].at()),
+            None => self.chain_ends.remove(&kind),
+        }
+    }
+}
+
+/// The periodic fault chains, in the order their first faults are scheduled.
+const FAULT_CHAINS: [FaultKind; 5] =
+    [FaultKind::PartitionSymmetric, FaultKind::Crash, FaultKind::Stall, FaultKind::ClockStep, FaultKind::LeaderChurn];
 
 /// Runs `seed` under `options` to the end or the first violation.
 pub fn run(seed: u64, options: &SimOptions) -> Report {
-    Sim::new(seed, options, TraceSink::hash_only()).run()
+    Sim::new(seed, options, TraceSink::hash_only(), false).run()
 }
 
 /// As `run`, writing the event trace as JSON lines to `out`.
 pub fn run_traced(seed: u64, options: &SimOptions, out: &mut dyn Write) -> std::io::Result<Report> {
-    let mut sim = Sim::new(seed, options, TraceSink::writing(out));
+    let mut sim = Sim::new(seed, options, TraceSink::writing(out), false);
+    let report = sim.run_inner();
+    sim.trace.finish()?;
+    Ok(report)
+}
+
+/// As `run` (the same run, event for event), recording the schedule the seed produced.
+pub fn run_recorded(seed: u64, options: &SimOptions) -> (Report, Schedule) {
+    let mut sim = Sim::new(seed, options, TraceSink::hash_only(), true);
+    let report = sim.run_inner();
+    let recording = sim.recording.take().expect("set above");
+    let schedule = Schedule {
+        seed,
+        options: options.clone(),
+        resolved: sim.resolved.clone(),
+        member_clocks: sim.initial_member_clocks.clone(),
+        client_clocks: sim.client_clocks.clone(),
+        items: recording.items,
+        chain_ends: recording.pending.into_iter().collect(),
+        endpoint_draws: sim.clients.iter().map(|c| c.switch_draws().to_vec()).collect(),
+    };
+    (report, schedule)
+}
+
+/// Runs a schedule: its faults and client operations instead of the seed's draws. The unedited
+/// schedule of a seed runs exactly the seed's run (the same trace hash).
+pub fn replay(schedule: &Schedule) -> Report {
+    Sim::replaying(schedule, TraceSink::hash_only()).run()
+}
+
+/// As `replay`, writing the event trace as JSON lines to `out`.
+pub fn replay_traced(schedule: &Schedule, out: &mut dyn Write) -> std::io::Result<Report> {
+    let mut sim = Sim::replaying(schedule, TraceSink::writing(out));
     let report = sim.run_inner();
     sim.trace.finish()?;
     Ok(report)
@@ -136,7 +228,8 @@ fn draw_clock(rng: &mut SimRng, drift_ppm: u64, counts: &mut FaultCounts) -> Clo
 }
 
 impl<'t> Sim<'t> {
-    fn new(seed: u64, options: &SimOptions, trace: TraceSink<'t>) -> Sim<'t> {
+    /// A seeded run; `record`: recording its schedule.
+    fn new(seed: u64, options: &SimOptions, trace: TraceSink<'t>, record: bool) -> Sim<'t> {
         let mut streams = Streams::new(seed);
         let resolved = Resolved::new(options, &mut streams.faults);
         let mut stats = Stats::default();
@@ -146,6 +239,50 @@ impl<'t> Sim<'t> {
         let client_clocks: Vec<Clock> = (0..options.clients)
             .map(|_| draw_clock(&mut streams.clocks, resolved.faults.clock_drift_ppm, &mut stats.faults))
             .collect();
+        let mut sim = Sim::build(seed, options, resolved, streams, stats, member_clocks, client_clocks, trace);
+        if record {
+            sim.recording = Some(Recording::default());
+            for client in &mut sim.clients {
+                client.log_switches();
+            }
+        }
+        sim.schedule_start();
+        sim
+    }
+
+    fn replaying(schedule: &Schedule, trace: TraceSink<'t>) -> Sim<'t> {
+        let options = &schedule.options;
+        let mut stats = Stats::default();
+        let member_clocks = schedule.member_clocks[..options.members].to_vec();
+        let client_clocks = schedule.client_clocks[..options.clients].to_vec();
+        for clock in member_clocks.iter().chain(&client_clocks) {
+            if clock.drift_ppm != 0 {
+                stats.faults.add(FaultKind::ClockDrift);
+            }
+        }
+        let streams = Streams::new(schedule.seed);
+        let resolved = schedule.resolved.clone();
+        let mut sim =
+            Sim::build(schedule.seed, options, resolved, streams, stats, member_clocks, client_clocks, trace);
+        for (client, draws) in sim.clients.iter_mut().zip(&schedule.endpoint_draws) {
+            client.replay_switches(draws.clone());
+        }
+        sim.script = Some(Script::new(schedule));
+        sim.schedule_start();
+        sim
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        seed: u64,
+        options: &SimOptions,
+        resolved: Resolved,
+        mut streams: Streams,
+        stats: Stats,
+        member_clocks: Vec<Clock>,
+        client_clocks: Vec<Clock>,
+        trace: TraceSink<'t>,
+    ) -> Sim<'t> {
         let members = (0..options.members)
             .map(|i| {
                 let ticks = streams.members.between(ELECTION_TICKS.0, ELECTION_TICKS.1 - 1) as usize;
@@ -163,7 +300,8 @@ impl<'t> Sim<'t> {
             .map(|i| Client::new(i, client_config, streams.clients.index(options.members)))
             .collect();
         let end = Instant::EPOCH + options.duration + options.heal;
-        let mut sim = Sim {
+        let member_clocks_copy = member_clocks.clone();
+        Sim {
             seed,
             options: options.clone(),
             resolved,
@@ -189,9 +327,10 @@ impl<'t> Sim<'t> {
             violation: None,
             last_events: VecDeque::with_capacity(LAST_EVENTS),
             trace,
-        };
-        sim.schedule_start();
-        sim
+            initial_member_clocks: member_clocks_copy,
+            recording: None,
+            script: None,
+        }
     }
 
     fn schedule_start(&mut self) {
@@ -204,26 +343,40 @@ impl<'t> Sim<'t> {
             let at = self.client_clocks[c].true_after(self.now, CLIENT_POLL);
             self.queue.push(at, Event::ClientPoll(c));
         }
-        let periodic = [
-            (FaultKind::PartitionSymmetric, self.resolved.faults.partition_every_ms),
-            (FaultKind::Crash, self.resolved.faults.crash_every_ms),
-            (FaultKind::Stall, self.resolved.faults.stall_every_ms),
-            (FaultKind::ClockStep, self.resolved.faults.clock_step_every_ms),
-            (FaultKind::LeaderChurn, self.resolved.faults.churn_every_ms),
-        ];
-        for (kind, every_ms) in periodic {
-            self.schedule_fault(kind, every_ms);
+        for kind in FAULT_CHAINS {
+            self.schedule_fault(kind);
         }
         self.queue.push(Instant::EPOCH + self.options.duration, Event::Heal);
         self.queue.push(Instant(self.end.as_ms() - CATCH_UP.as_ms()), Event::CatchUpMark);
     }
 
-    fn schedule_fault(&mut self, kind: FaultKind, every_ms: u64) {
+    /// Schedules chain `kind`'s next fault: drawn from the faults stream at the resolved rate, or
+    /// the schedule's next item of that chain in a replay.
+    fn schedule_fault(&mut self, kind: FaultKind) {
+        if let Some(script) = &mut self.script {
+            if let Some(at) = script.next_due(kind) {
+                self.queue.push(at, Event::Fault(kind));
+            }
+            return;
+        }
+        let f = &self.resolved.faults;
+        let every_ms = match kind {
+            FaultKind::PartitionSymmetric => f.partition_every_ms,
+            FaultKind::Crash => f.crash_every_ms,
+            FaultKind::Stall => f.stall_every_ms,
+            FaultKind::ClockStep => f.clock_step_every_ms,
+            FaultKind::LeaderChurn => f.churn_every_ms,
+            _ => unreachable!("{kind:?} is not a periodic fault"),
+        };
         if every_ms == 0 {
             return;
         }
         let delay = self.streams.faults.between(every_ms / 2, every_ms * 3 / 2);
-        self.queue.push(self.now + Duration::from_ms(delay), Event::Fault(kind));
+        let at = self.now + Duration::from_ms(delay);
+        self.queue.push(at, Event::Fault(kind));
+        if let Some(recording) = &mut self.recording {
+            recording.pending.insert(kind, at);
+        }
     }
 
     fn schedule_tick(&mut self, m: usize) {
@@ -327,7 +480,25 @@ impl<'t> Sim<'t> {
                 let clock = self.client_clocks[c];
                 self.queue.push(clock.true_after(self.now, CLIENT_POLL), Event::ClientPoll(c));
                 let mut sends = Vec::new();
-                self.clients[c].poll(clock.local(self.now), &mut self.streams.clients, true, &mut sends);
+                let local = clock.local(self.now);
+                let rng = &mut self.streams.clients;
+                if let Some(script) = &mut self.script {
+                    let queue = &mut script.client_ops[c];
+                    let mut ops = Vec::new();
+                    while let Some((at, _)) = queue.front().filter(|(at, _)| *at <= self.now) {
+                        let at = *at;
+                        let (_, op) = queue.pop_front().expect("looked at");
+                        if at == self.now {
+                            ops.push(op);
+                        }
+                    }
+                    self.clients[c].poll_scripted(local, rng, ops, &mut sends);
+                } else {
+                    let ops = self.clients[c].poll(local, rng, true, &mut sends);
+                    if let Some(recording) = &mut self.recording {
+                        recording.items.extend(ops.into_iter().map(|op| Item::Client { at: self.now, client: c, op }));
+                    }
+                }
                 for (to, payload) in sends {
                     self.send(Addr::Client(c), to, payload);
                 }
@@ -378,7 +549,28 @@ impl<'t> Sim<'t> {
         (0..self.members.len()).find(|&m| self.members[m].is_leader() && self.stalled_until[m].is_none())
     }
 
+    /// A fault of chain `kind` strikes: drawn from the faults stream (and recorded when recording),
+    /// or the schedule's, then applied, then the chain's next one scheduled.
     fn inject(&mut self, kind: FaultKind, out: &mut Vec<Output>) {
+        let action = match &mut self.script {
+            Some(script) => match script.chains.get_mut(&kind).and_then(VecDeque::pop_front) {
+                Some(index) => match &script.items[index] {
+                    Item::Fault { action, .. } => action.clone(),
+                    Item::Client { .. } => unreachable!("chains hold faults only"),
+                },
+                None => return, // the chain's end: a fault that never struck
+            },
+            None => self.draw_fault(kind),
+        };
+        self.apply_fault(&action, out);
+        if let Some(recording) = &mut self.recording {
+            recording.items.push(Item::Fault { at: self.now, action });
+        }
+        self.schedule_fault(kind);
+    }
+
+    /// What a fault of chain `kind` does now, drawn from the faults stream.
+    fn draw_fault(&mut self, kind: FaultKind) -> FaultAction {
         let n = self.members.len();
         let f = self.faults().clone();
         let rng = &mut self.streams.faults;
@@ -404,61 +596,85 @@ impl<'t> Sim<'t> {
                         blocked.push((other, Addr::Member(victim)));
                     }
                 }
-                let length = rng.between(500, f.partition_max_ms.max(500));
-                let kind = if one_way { FaultKind::PartitionOneWay } else { FaultKind::PartitionSymmetric };
-                self.stats.faults.add(kind);
-                let text = format!("partition {:?} for {length}ms", blocked);
-                let id = self.network.partition(blocked);
-                self.queue.push(self.now + Duration::from_ms(length), Event::PartitionHeal(id));
-                self.note(text);
-                self.schedule_fault(FaultKind::PartitionSymmetric, f.partition_every_ms);
+                let length_ms = rng.between(500, f.partition_max_ms.max(500));
+                FaultAction::Partition { one_way, blocked, length_ms }
             }
             FaultKind::Crash => {
                 let up: Vec<usize> = (0..n).filter(|&m| self.members[m].is_up()).collect();
-                if !up.is_empty() {
-                    let m = up[rng.index(up.len())];
-                    let down = rng.between(200, f.down_max_ms.max(200));
-                    self.stats.faults.add(FaultKind::Crash);
-                    self.members[m].crash(out);
-                    self.stalled_until[m] = None;
-                    self.queue.push(self.now + Duration::from_ms(down), Event::Restart(m));
-                    self.note(format!("crash m{} for {down}ms", m + 1));
+                if up.is_empty() {
+                    return FaultAction::Idle(kind);
                 }
-                self.schedule_fault(FaultKind::Crash, f.crash_every_ms);
+                let member = up[rng.index(up.len())];
+                FaultAction::Crash { member, down_ms: rng.between(200, f.down_max_ms.max(200)) }
             }
             FaultKind::Stall => {
                 let target = self.leader().or_else(|| (0..n).find(|&m| self.members[m].is_up()));
-                if let Some(m) = target.filter(|&m| self.stalled_until[m].is_none()) {
-                    let length = self.streams.faults.between(500, f.stall_max_ms.max(500));
-                    let until = self.now + Duration::from_ms(length);
-                    self.stalled_until[m] = Some(until);
-                    self.stats.faults.add(FaultKind::Stall);
-                    self.queue.push(until, Event::StallEnd(m));
-                    self.note(format!("stall m{} for {length}ms", m + 1));
+                match target.filter(|&m| self.stalled_until[m].is_none()) {
+                    Some(member) => {
+                        FaultAction::Stall { member, length_ms: self.streams.faults.between(500, f.stall_max_ms.max(500)) }
+                    }
+                    None => FaultAction::Idle(kind),
                 }
-                self.schedule_fault(FaultKind::Stall, f.stall_every_ms);
             }
             FaultKind::ClockStep => {
-                let m = rng.index(n);
-                let step = rng.between_i64(-CLOCK_STEP_BOUND_MS, CLOCK_STEP_BOUND_MS);
-                self.member_clocks[m].step_ms = step;
-                self.stats.faults.add(FaultKind::ClockStep);
-                self.note(format!("clock step m{} to {step}ms", m + 1));
-                self.schedule_fault(FaultKind::ClockStep, f.clock_step_every_ms);
+                let member = rng.index(n);
+                FaultAction::ClockStep { member, step_ms: rng.between_i64(-CLOCK_STEP_BOUND_MS, CLOCK_STEP_BOUND_MS) }
             }
-            FaultKind::LeaderChurn => {
-                if let Some(leader) = self.leader().filter(|_| n > 1) {
-                    let to = (leader + 1 + self.streams.faults.index(n - 1)) % n;
-                    self.stats.faults.add(FaultKind::LeaderChurn);
-                    self.note(format!("transfer leader m{} -> m{}", leader + 1, to + 1));
-                    let now = self.local(leader);
-                    self.members[leader].transfer_leader(to, now, out);
-                }
-                self.schedule_fault(FaultKind::LeaderChurn, f.churn_every_ms);
-            }
+            FaultKind::LeaderChurn => match self.leader().filter(|_| n > 1) {
+                Some(leader) => FaultAction::TransferLeader { to: (leader + 1 + self.streams.faults.index(n - 1)) % n },
+                None => FaultAction::Idle(kind),
+            },
             FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder | FaultKind::ClockDrift => {
                 unreachable!("{kind:?} is injected per message or at start, never scheduled")
             }
+        }
+    }
+
+    /// Applies a fault. A replayed one that no longer fits (its member is down or already stalled,
+    /// leadership is already where it would move) does nothing.
+    fn apply_fault(&mut self, action: &FaultAction, out: &mut Vec<Output>) {
+        match action {
+            FaultAction::Partition { one_way, blocked, length_ms } => {
+                let kind = if *one_way { FaultKind::PartitionOneWay } else { FaultKind::PartitionSymmetric };
+                self.stats.faults.add(kind);
+                let text = format!("partition {:?} for {length_ms}ms", blocked);
+                let id = self.network.partition(blocked.clone());
+                self.queue.push(self.now + Duration::from_ms(*length_ms), Event::PartitionHeal(id));
+                self.note(text);
+            }
+            &FaultAction::Crash { member: m, down_ms } => {
+                if !self.members[m].is_up() {
+                    return;
+                }
+                self.stats.faults.add(FaultKind::Crash);
+                self.members[m].crash(out);
+                self.stalled_until[m] = None;
+                self.queue.push(self.now + Duration::from_ms(down_ms), Event::Restart(m));
+                self.note(format!("crash m{} for {down_ms}ms", m + 1));
+            }
+            &FaultAction::Stall { member: m, length_ms } => {
+                if !self.members[m].is_up() || self.stalled_until[m].is_some() {
+                    return;
+                }
+                let until = self.now + Duration::from_ms(length_ms);
+                self.stalled_until[m] = Some(until);
+                self.stats.faults.add(FaultKind::Stall);
+                self.queue.push(until, Event::StallEnd(m));
+                self.note(format!("stall m{} for {length_ms}ms", m + 1));
+            }
+            &FaultAction::ClockStep { member: m, step_ms } => {
+                self.member_clocks[m].step_ms = step_ms;
+                self.stats.faults.add(FaultKind::ClockStep);
+                self.note(format!("clock step m{} to {step_ms}ms", m + 1));
+            }
+            &FaultAction::TransferLeader { to } => {
+                let Some(leader) = self.leader().filter(|&l| l != to) else { return };
+                self.stats.faults.add(FaultKind::LeaderChurn);
+                self.note(format!("transfer leader m{} -> m{}", leader + 1, to + 1));
+                let now = self.local(leader);
+                self.members[leader].transfer_leader(to, now, out);
+            }
+            FaultAction::Idle(_) => {}
         }
     }
 

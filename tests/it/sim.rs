@@ -171,3 +171,23 @@ fn leader_churn_resets_ttls_without_checkpoints_and_checkpoints_bound_it_etcd_98
     assert!(with < Duration::from_secs(20) && with.as_ms() * 3 < without.as_ms(), "{with} with vs {without} without");
     assert!(resets_without > 20 && resets_with * 5 < resets_without, "{resets_with} resets with vs {resets_without}");
 }
+
+#[test]
+fn a_recorded_schedule_replays_to_the_same_run() {
+    use leasesim::sim::{replay, run_recorded};
+    let options =
+        SimOptions { duration: Duration::from_secs(20), heal: Duration::from_secs(20), ..SimOptions::short() };
+    for seed in 0..6 {
+        let plain = run(seed, &options);
+        let (recorded, schedule) = run_recorded(seed, &options);
+        assert_eq!(recorded, plain, "seed {seed}: recording changed the run");
+        assert!(!schedule.items.is_empty(), "seed {seed}: nothing recorded");
+        let replayed = replay(&schedule);
+        assert_eq!(replayed, plain, "seed {seed}: the unedited schedule replayed differently");
+        // An edited schedule is a different run, and the same one every time.
+        let half = schedule.with_items(schedule.items.iter().step_by(2).cloned().collect());
+        let (a, b) = (replay(&half), replay(&half));
+        assert_eq!(a, b, "seed {seed}: an edited schedule replayed differently twice");
+        assert_ne!(a.trace_hash, plain.trace_hash, "seed {seed}: removing half the items changed nothing");
+    }
+}

@@ -1,0 +1,214 @@
+//! A run's random choices made explicit: the *schedule* a seed produced (the resolved fault rates,
+//! the clocks, every fault that struck with its time and target, every operation a client chose
+//! with its time), recorded while the seed runs, and replayable with items removed or the cluster,
+//! the clients or the time span cut down — the material `minimize` works on.
+//!
+//! Owns the schedule's vocabulary and the edits that keep it consistent (dropping members or
+//! clients drops what refers to them). It runs nothing (`runner::run_recorded` records one,
+//! `runner::replay` runs one). What stays drawn from the seed's streams in a replay: per-message
+//! delays, loss and duplication (at the schedule's rates), member tick jitter and election ticks,
+//! and client endpoint switches beyond the recorded ones.
+
+use std::fmt;
+
+use super::client::ClientOp;
+use super::clock::Clock;
+use super::faults::FaultKind;
+use super::network::Addr;
+use super::options::{Resolved, SimOptions};
+use crate::time::{Duration, Instant};
+
+/// What one fault did when it struck.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    Partition { one_way: bool, blocked: Vec<(Addr, Addr)>, length_ms: u64 },
+    Crash { member: usize, down_ms: u64 },
+    Stall { member: usize, length_ms: u64 },
+    ClockStep { member: usize, step_ms: i64 },
+    /// Leadership moves from the leader of the moment to `to`.
+    TransferLeader { to: usize },
+    /// The fault's time came and it found nothing to act on (nobody up, no leader, …).
+    Idle(FaultKind),
+}
+
+impl FaultAction {
+    /// The periodic fault chain this action belongs to (partitions of both kinds share one).
+    pub fn chain(&self) -> FaultKind {
+        match self {
+            FaultAction::Partition { .. } => FaultKind::PartitionSymmetric,
+            FaultAction::Crash { .. } => FaultKind::Crash,
+            FaultAction::Stall { .. } => FaultKind::Stall,
+            FaultAction::ClockStep { .. } => FaultKind::ClockStep,
+            FaultAction::TransferLeader { .. } => FaultKind::LeaderChurn,
+            FaultAction::Idle(kind) => *kind,
+        }
+    }
+
+    /// Whether the action refers only to members below `members` and clients below `clients`
+    /// (partition links to others are dropped by `restrict`).
+    fn fits(&self, members: usize) -> bool {
+        match *self {
+            FaultAction::Crash { member, .. }
+            | FaultAction::Stall { member, .. }
+            | FaultAction::ClockStep { member, .. } => member < members,
+            FaultAction::TransferLeader { to } => to < members && members > 1,
+            FaultAction::Partition { .. } | FaultAction::Idle(_) => true,
+        }
+    }
+}
+
+impl fmt::Display for FaultAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultAction::Partition { one_way, blocked, length_ms } => {
+                let links: Vec<String> = blocked.iter().map(|(a, b)| format!("{a}->{b}")).collect();
+                let kind = if *one_way { "one-way partition" } else { "partition" };
+                write!(f, "{kind} [{}] for {length_ms}ms", links.join(" "))
+            }
+            FaultAction::Crash { member, down_ms } => write!(f, "crash m{} for {down_ms}ms", member + 1),
+            FaultAction::Stall { member, length_ms } => write!(f, "stall m{} for {length_ms}ms", member + 1),
+            FaultAction::ClockStep { member, step_ms } => write!(f, "clock step m{} to {step_ms}ms", member + 1),
+            FaultAction::TransferLeader { to } => write!(f, "transfer leadership to m{}", to + 1),
+            FaultAction::Idle(kind) => write!(f, "{} (nothing to act on)", kind.name()),
+        }
+    }
+}
+
+/// One editable item of a schedule, at a true time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    Fault { at: Instant, action: FaultAction },
+    /// Client `client`'s operation at its poll at `at`.
+    Client { at: Instant, client: usize, op: ClientOp },
+}
+
+impl Item {
+    pub fn at(&self) -> Instant {
+        match self {
+            Item::Fault { at, .. } | Item::Client { at, .. } => *at,
+        }
+    }
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Item::Fault { at, action } => write!(f, "{:>9} fault  {action}", at.to_string()),
+            Item::Client { at, client, op } => write!(f, "{:>9} c{client}     {op}", at.to_string()),
+        }
+    }
+}
+
+/// Everything that decided a run, explicit: replaying it (`runner::replay`) runs the same run as
+/// its seed did; replaying an edited copy runs the edited run, deterministically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// The seed the run's remaining streams (network, members, clients' endpoint switches) come from.
+    pub seed: u64,
+    /// Members, clients, time span, TTL range, bugs…; `members`/`clients`/`duration` may be edited.
+    pub options: SimOptions,
+    /// The fault rates and checkpoint switches the seed resolved (rates may be edited).
+    pub resolved: Resolved,
+    pub member_clocks: Vec<Clock>,
+    pub client_clocks: Vec<Clock>,
+    /// The editable items, in time order.
+    pub items: Vec<Item>,
+    /// Per fault chain, when the fault after its last item was due (it never struck: the run ended,
+    /// or healing had begun). Replayed as a no-op event so a replay keeps the run's event order.
+    pub chain_ends: Vec<(FaultKind, Instant)>,
+    /// Per client, the draws of its endpoint switches, in order (background, not edited).
+    pub endpoint_draws: Vec<Vec<u64>>,
+}
+
+impl Schedule {
+    /// How many clients have operations.
+    pub fn active_clients(&self) -> usize {
+        let mut seen: Vec<usize> = self
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Client { client, .. } => Some(*client),
+                Item::Fault { .. } => None,
+            })
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    }
+
+    /// The total simulated span (faulty phase and healing).
+    pub fn span(&self) -> Duration {
+        self.options.duration + self.options.heal
+    }
+
+    /// A copy with only the items `keep` selects.
+    pub fn with_items(&self, items: Vec<Item>) -> Schedule {
+        Schedule { items, ..self.clone() }
+    }
+
+    /// A copy with a cluster of `members` (fewer): faults on dropped members are dropped, and
+    /// partitions lose their links to them.
+    pub fn with_members(&self, members: usize) -> Schedule {
+        let mut s = self.clone();
+        s.options.members = members;
+        s.member_clocks.truncate(members);
+        s.restrict();
+        s
+    }
+
+    /// A copy without client `client`: its operations, clock and switch draws are dropped, and the
+    /// clients after it move down one place (their lease IDs and keys stay as recorded).
+    pub fn without_client(&self, client: usize) -> Schedule {
+        let mut s = self.clone();
+        s.options.clients -= 1;
+        s.client_clocks.remove(client);
+        s.endpoint_draws.remove(client);
+        s.items.retain(|i| !matches!(i, Item::Client { client: c, .. } if *c == client));
+        for item in &mut s.items {
+            match item {
+                Item::Client { client: c, .. } if *c > client => *c -= 1,
+                Item::Fault { action: FaultAction::Partition { blocked, .. }, .. } => {
+                    blocked.retain(|(a, b)| *a != Addr::Client(client) && *b != Addr::Client(client));
+                    for (a, b) in blocked.iter_mut() {
+                        for addr in [a, b] {
+                            if let Addr::Client(c) = addr
+                                && *c > client
+                            {
+                                *c -= 1;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        s.restrict();
+        s
+    }
+
+    /// Drops what no longer fits the cluster and the clients.
+    fn restrict(&mut self) {
+        let (members, clients) = (self.options.members, self.options.clients);
+        let fits_addr = |a: &Addr| match *a {
+            Addr::Member(m) => m < members,
+            Addr::Client(c) => c < clients,
+        };
+        self.items.retain_mut(|item| match item {
+            Item::Fault { action, .. } => {
+                if let FaultAction::Partition { blocked, .. } = action {
+                    blocked.retain(|(a, b)| fits_addr(a) && fits_addr(b));
+                    if blocked.is_empty() {
+                        return false;
+                    }
+                }
+                action.fits(members)
+            }
+            Item::Client { client, .. } => *client < clients,
+        });
+    }
+
+    /// The items as lines.
+    pub fn item_lines(&self) -> String {
+        self.items.iter().map(|i| format!("{i}\n")).collect()
+    }
+}
