@@ -75,16 +75,33 @@ pub struct Client {
 /// client's part of a run that a schedule makes explicit and editable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientOp {
-    Grant { id: LeaseId, ttl_s: i64 },
-    Put { key: String, lease: LeaseId },
-    Delete { key: String },
-    TimeToLive { id: LeaseId },
+    Grant {
+        id: LeaseId,
+        ttl_s: i64,
+    },
+    Put {
+        key: String,
+        lease: LeaseId,
+    },
+    Delete {
+        key: String,
+    },
+    TimeToLive {
+        id: LeaseId,
+    },
     Leases,
-    KeepAliveOnce { id: LeaseId },
+    KeepAliveOnce {
+        id: LeaseId,
+    },
     /// Stop keeping `id` alive (so it expires).
-    StopKeepAlive { id: LeaseId },
+    StopKeepAlive {
+        id: LeaseId,
+    },
     /// Revoke, and with `keep_alive` also send a keep-alive right after it.
-    Revoke { id: LeaseId, keep_alive: bool },
+    Revoke {
+        id: LeaseId,
+        keep_alive: bool,
+    },
 }
 
 impl fmt::Display for ClientOp {
@@ -194,11 +211,12 @@ impl Client {
             chosen.push(self.choose_grant(rng));
             self.perform(now, chosen[0].clone(), out);
         }
-        if active && rng.one_in(ACT_ONE_IN_POLLS) {
-            if let Some(op) = self.choose(rng) {
-                self.perform(now, op.clone(), out);
-                chosen.push(op);
-            }
+        if active
+            && rng.one_in(ACT_ONE_IN_POLLS)
+            && let Some(op) = self.choose(rng)
+        {
+            self.perform(now, op.clone(), out);
+            chosen.push(op);
         }
         chosen
     }

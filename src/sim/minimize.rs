@@ -10,10 +10,10 @@
 use std::fmt::Write as _;
 
 use super::faults::Faults;
+use super::options::SimOptions;
 use super::report::Report;
 use super::runner::{replay, replay_traced, run_recorded};
 use super::schedule::{Item, Schedule};
-use super::options::SimOptions;
 use crate::ddmin::{Trial, ddmin};
 use crate::time::{Duration, Instant};
 

@@ -24,8 +24,8 @@ pub mod sweep;
 pub mod trace;
 pub mod world;
 
-pub use minimize::{Minimized, minimize};
 pub use faults::{FaultCounts, FaultKind, Faults};
+pub use minimize::{Minimized, minimize};
 pub use options::{FaultMode, Resolved, SimOptions, Switch};
 pub use report::{Report, Stats};
 pub use runner::{replay, replay_traced, run, run_recorded, run_traced};

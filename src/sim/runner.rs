@@ -262,8 +262,7 @@ impl<'t> Sim<'t> {
         }
         let streams = Streams::new(schedule.seed);
         let resolved = schedule.resolved.clone();
-        let mut sim =
-            Sim::build(schedule.seed, options, resolved, streams, stats, member_clocks, client_clocks, trace);
+        let mut sim = Sim::build(schedule.seed, options, resolved, streams, stats, member_clocks, client_clocks, trace);
         for (client, draws) in sim.clients.iter_mut().zip(&schedule.endpoint_draws) {
             client.replay_switches(draws.clone());
         }
@@ -610,9 +609,10 @@ impl<'t> Sim<'t> {
             FaultKind::Stall => {
                 let target = self.leader().or_else(|| (0..n).find(|&m| self.members[m].is_up()));
                 match target.filter(|&m| self.stalled_until[m].is_none()) {
-                    Some(member) => {
-                        FaultAction::Stall { member, length_ms: self.streams.faults.between(500, f.stall_max_ms.max(500)) }
-                    }
+                    Some(member) => FaultAction::Stall {
+                        member,
+                        length_ms: self.streams.faults.between(500, f.stall_max_ms.max(500)),
+                    },
                     None => FaultAction::Idle(kind),
                 }
             }

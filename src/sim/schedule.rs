@@ -21,12 +21,27 @@ use crate::time::{Duration, Instant};
 /// What one fault did when it struck.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultAction {
-    Partition { one_way: bool, blocked: Vec<(Addr, Addr)>, length_ms: u64 },
-    Crash { member: usize, down_ms: u64 },
-    Stall { member: usize, length_ms: u64 },
-    ClockStep { member: usize, step_ms: i64 },
+    Partition {
+        one_way: bool,
+        blocked: Vec<(Addr, Addr)>,
+        length_ms: u64,
+    },
+    Crash {
+        member: usize,
+        down_ms: u64,
+    },
+    Stall {
+        member: usize,
+        length_ms: u64,
+    },
+    ClockStep {
+        member: usize,
+        step_ms: i64,
+    },
     /// Leadership moves from the leader of the moment to `to`.
-    TransferLeader { to: usize },
+    TransferLeader {
+        to: usize,
+    },
     /// The fault's time came and it found nothing to act on (nobody up, no leader, …).
     Idle(FaultKind),
 }
@@ -77,9 +92,16 @@ impl fmt::Display for FaultAction {
 /// One editable item of a schedule, at a true time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Item {
-    Fault { at: Instant, action: FaultAction },
+    Fault {
+        at: Instant,
+        action: FaultAction,
+    },
     /// Client `client`'s operation at its poll at `at`.
-    Client { at: Instant, client: usize, op: ClientOp },
+    Client {
+        at: Instant,
+        client: usize,
+        op: ClientOp,
+    },
 }
 
 impl Item {
