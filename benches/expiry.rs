@@ -4,8 +4,12 @@
 //! Benches (group / implementation / lease count), each timed per operation:
 //! - `expiry-grant`: upsert of a new lease (timed in batches; the batch is removed again, untimed,
 //!   so the index stays at its size);
-//! - `expiry-renew`: upsert of an existing lease, leases in random order, each to `now + its TTL`
-//!   (keep-alive: the deadline moves later);
+//! - `expiry-renew`: upsert of an existing lease by ID, leases in random order, each to `now + its
+//!   TTL` (keep-alive: the deadline moves later);
+//! - `expiry-renew-handle`: the same renews as the lessor issues them, `upsert_at` with the handle
+//!   its lease record keeps (read here from the same sequential array as the lease ID: the record's
+//!   own lookup is the lessor's cost, counted in `benches/lessor.rs`' `lessor-renew`). Indexes
+//!   without handles fall back to the ID, so for them it equals `expiry-renew`;
 //! - `expiry-revoke`: remove of a random lease (re-granted untimed after each batch);
 //! - `expiry-scan`: the 500 ms scan, **per expired lease**: `take_due` with etcd's limit of 500 and
 //!   a 7 s retry; a reported lease counts as revoked (the next time its entry is due it is `Gone`
@@ -28,7 +32,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration as WallDuration;
 
 use criterion::{BenchmarkId, Criterion};
-use leasesim::expiry::{BTreeQueue, BucketQueue, DueCheck, EtcdHeap, ExpiryQueue, LazyHeap};
+use leasesim::expiry::{BTreeQueue, BucketQueue, DueCheck, EtcdHeap, ExpiryHandle, ExpiryQueue, LazyHeap};
 use leasesim::lease::LeaseId;
 use leasesim::time::{Duration, Instant};
 use workload::{SplitMix64, lease_counts, shuffled_ids, smoke_mode, ttl_s};
@@ -89,8 +93,8 @@ struct Fixture<Q> {
     queue: Q,
     lease_count: usize,
     ttls: Ttls,
-    /// Leases in a random order.
-    order: Vec<LeaseId>,
+    /// Leases in a random order, each with the handle its lease record would keep.
+    order: Vec<(LeaseId, ExpiryHandle)>,
     cursor: usize,
     now: Instant,
 }
@@ -106,18 +110,21 @@ impl<Q: ExpiryQueue> Fixture<Q> {
                 Instant::from_ms(START.as_ms() + ttl_ms - rng.below(ttl_ms))
             })
             .collect();
-        let order = shuffled_ids(n, &mut rng);
+        let shuffled = shuffled_ids(n, &mut rng);
         let before = LIVE_BYTES.load(Ordering::Relaxed);
         let mut queue = Q::default();
+        let mut handles = Vec::with_capacity(n);
         for (i, &deadline) in deadlines.iter().enumerate() {
-            queue.upsert(i as LeaseId + 1, deadline);
+            handles.push(queue.upsert_handle(i as LeaseId + 1, deadline));
         }
-        let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before).max(0) as usize;
+        let bytes =
+            (LIVE_BYTES.load(Ordering::Relaxed) - before - (n * size_of::<ExpiryHandle>()) as isize).max(0) as usize;
+        let order = shuffled.into_iter().map(|id| (id, handles[id as usize - 1])).collect();
         (Fixture { queue, lease_count: n, ttls, order, cursor: 0, now: START }, bytes)
     }
 
     fn next_lease(&mut self) -> LeaseId {
-        let id = self.order[self.cursor];
+        let (id, _) = self.order[self.cursor];
         self.cursor = (self.cursor + 1) % self.order.len();
         id
     }
@@ -151,6 +158,21 @@ impl<Q: ExpiryQueue> Fixture<Q> {
             }
             let id = self.next_lease();
             self.queue.upsert(id, self.now + self.ttls.of(id));
+        }
+        start.elapsed()
+    }
+
+    /// Renews by the handle the lease record keeps, storing the handle the index answers.
+    fn renew_by_handle(&mut self, iters: u64) -> WallDuration {
+        let start = std::time::Instant::now();
+        for i in 0..iters {
+            if i % BATCH as u64 == 0 {
+                self.now = self.now + Duration::from_ms(1);
+            }
+            let (id, handle) = self.order[self.cursor];
+            let handle = self.queue.upsert_at(handle, id, self.now + self.ttls.of(id));
+            self.order[self.cursor].1 = handle;
+            self.cursor = (self.cursor + 1) % self.order.len();
         }
         start.elapsed()
     }
@@ -243,6 +265,10 @@ fn bench_implementation<Q: ExpiryQueue>(c: &mut Criterion, name: &str, n: usize,
     let (mut fixture, _) = Fixture::<Q>::build(n);
     c.benchmark_group("expiry-renew")
         .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.renew(iters)));
+    drop(fixture);
+    let (mut fixture, _) = Fixture::<Q>::build(n);
+    c.benchmark_group("expiry-renew-handle")
+        .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.renew_by_handle(iters)));
     drop(fixture);
     let (mut fixture, _) = Fixture::<Q>::build(n);
     c.benchmark_group("expiry-revoke")

@@ -9,6 +9,10 @@
 //! - `lessor-promote`: one Promote of a lessor holding every lease (etcd's took ≈ 325 ms at 1 M),
 //!   per promote; the demoted lessor is cloned before each, untimed.
 //!
+//! With `LEASESIM_BENCH_10M=1`, `lessor-renew` also runs at 10 M leases (no keys attached; renew
+//! never reads them) for `EtcdHeap` and `BucketQueue`: the whole renew, lease lookups included, next
+//! to the index-level `expiry-renew-handle` of `benches/expiry.rs`.
+//!
 //! In criterion's `--test` mode the lessor holds 10 k leases so the smoke run is quick.
 
 #[path = "workload.rs"]
@@ -42,8 +46,8 @@ fn key_of(id: LeaseId) -> String {
 }
 
 impl<Q: ExpiryQueue> Fixture<Q> {
-    /// A primary lessor with leases `1..=n`, each with one attached key.
-    fn build(n: usize) -> Fixture<Q> {
+    /// A primary lessor with leases `1..=n`, each with one attached key if `with_keys`.
+    fn build(n: usize, with_keys: bool) -> Fixture<Q> {
         let mut rng = SplitMix64(0x5eed_0003);
         let mut lessor = Lessor::<Q>::new(LessorConfig::server_defaults());
         let mut kv = Kv::new();
@@ -51,7 +55,9 @@ impl<Q: ExpiryQueue> Fixture<Q> {
         let ttls_s: Vec<i64> = (0..=n).map(|_| ttl_s(&mut rng)).collect();
         for id in 1..=n as LeaseId {
             lessor.grant(START, id, ttls_s[id as usize]).expect("grant of a fresh ID");
-            kv.put(&mut lessor, &key_of(id), "v", id).expect("put on a granted lease");
+            if with_keys {
+                kv.put(&mut lessor, &key_of(id), "v", id).expect("put on a granted lease");
+            }
         }
         let order = shuffled_ids(n, &mut rng);
         Fixture { lessor, kv, ttls_s, order, cursor: 0, now: START }
@@ -118,7 +124,7 @@ impl<Q: ExpiryQueue> Fixture<Q> {
 }
 
 fn bench_index<Q: ExpiryQueue>(c: &mut Criterion, name: &str, n: usize) {
-    let mut fixture = Fixture::<Q>::build(n);
+    let mut fixture = Fixture::<Q>::build(n, true);
     c.benchmark_group("lessor-grant")
         .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.grant(iters)));
     c.benchmark_group("lessor-renew")
@@ -140,6 +146,13 @@ fn bench_index<Q: ExpiryQueue>(c: &mut Criterion, name: &str, n: usize) {
     });
 }
 
+/// `lessor-renew` alone, on a lessor without keys (for the 10 M run).
+fn bench_renew<Q: ExpiryQueue>(c: &mut Criterion, name: &str, n: usize) {
+    let mut fixture = Fixture::<Q>::build(n, false);
+    c.benchmark_group("lessor-renew")
+        .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.renew(iters)));
+}
+
 fn main() {
     let mut c = Criterion::default()
         .sample_size(20)
@@ -150,5 +163,9 @@ fn main() {
     bench_index::<EtcdHeap>(&mut c, "EtcdHeap", n);
     bench_index::<BTreeQueue>(&mut c, "BTreeQueue", n);
     bench_index::<BucketQueue>(&mut c, "BucketQueue", n);
+    if !smoke_mode() && std::env::var("LEASESIM_BENCH_10M").is_ok_and(|v| v == "1") {
+        bench_renew::<EtcdHeap>(&mut c, "EtcdHeap", 10_000_000);
+        bench_renew::<BucketQueue>(&mut c, "BucketQueue", 10_000_000);
+    }
     c.final_summary();
 }

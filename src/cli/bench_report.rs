@@ -16,9 +16,10 @@ use serde_json::Value;
 const BASELINE: &str = "EtcdHeap";
 /// Column and row orders for the known names; unknown ones follow, sorted.
 const IMPLEMENTATION_ORDER: [&str; 4] = ["EtcdHeap", "LazyHeap", "BTreeQueue", "BucketQueue"];
-const GROUP_ORDER: [(&str, &str); 8] = [
+const GROUP_ORDER: [(&str, &str); 9] = [
     ("expiry-grant", "per grant"),
-    ("expiry-renew", "per renew"),
+    ("expiry-renew", "per renew by ID"),
+    ("expiry-renew-handle", "per renew by handle"),
     ("expiry-revoke", "per revoke"),
     ("expiry-scan", "per expired lease"),
     ("lessor-grant", "per grant"),
@@ -167,7 +168,7 @@ fn render(measurements: &[Measurement], memory: Option<&Memory>) -> String {
     };
     let mut out = String::new();
     out.push_str(&format!("median time per operation; in brackets the ratio to {BASELINE} (lower is better)\n\n"));
-    out.push_str(&format!("{:<16} {:<20} {:>10}", "bench", "unit", "leases"));
+    out.push_str(&format!("{:<20} {:<20} {:>10}", "bench", "unit", "leases"));
     for implementation in &implementations {
         out.push_str(&format!(" {implementation:>20}"));
     }
@@ -176,7 +177,7 @@ fn render(measurements: &[Measurement], memory: Option<&Memory>) -> String {
         let unit = GROUP_ORDER.iter().find(|(g, _)| g == group).map_or("per op", |(_, u)| u);
         let counts = by_count(measurements.iter().filter(|m| &m.group == group).map(|m| m.leases.clone()).collect());
         for leases in &counts {
-            out.push_str(&format!("{group:<16} {unit:<20} {leases:>10}"));
+            out.push_str(&format!("{group:<20} {unit:<20} {leases:>10}"));
             let baseline = median(group, BASELINE, leases);
             for implementation in &implementations {
                 let cell = match (median(group, implementation, leases), baseline) {
@@ -196,13 +197,13 @@ fn render(measurements: &[Measurement], memory: Option<&Memory>) -> String {
             out.push_str("index bytes per lease (counting allocator, after granting every lease)\n\n");
             let names = ordered(memory.keys().map(String::as_str), &IMPLEMENTATION_ORDER);
             let counts = by_count(memory.values().flat_map(|sizes| sizes.keys().cloned()).collect());
-            out.push_str(&format!("{:<16} {:<20} {:>10}", "memory", "unit", "leases"));
+            out.push_str(&format!("{:<20} {:<20} {:>10}", "memory", "unit", "leases"));
             for name in &names {
                 out.push_str(&format!(" {name:>20}"));
             }
             out.push('\n');
             for leases in &counts {
-                out.push_str(&format!("{:<16} {:<20} {leases:>10}", "expiry-memory", "bytes per lease"));
+                out.push_str(&format!("{:<20} {:<20} {leases:>10}", "expiry-memory", "bytes per lease"));
                 for name in &names {
                     let cell = memory[name].get(leases).map_or("-".to_owned(), |b| format!("{b:.1}"));
                     out.push_str(&format!(" {cell:>20}"));

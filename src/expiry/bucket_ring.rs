@@ -1,4 +1,5 @@
-//! `BucketRing`: the hint buckets of [`super::BucketQueue`] — bucket index → `Vec` of lease IDs.
+//! `BucketRing`: the hint buckets of [`super::BucketQueue`] — bucket index → `Vec` of entry
+//! positions (4 bytes each; see `entry_slab.rs`).
 //!
 //! Owns where a bucket's hints live: a directly indexed ring of [`RING_SLOTS`] buckets starting at
 //! `low` (a timing wheel's single level: no search on push), and a `BTreeMap` for every bucket
@@ -10,8 +11,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::lease::LeaseId;
-
 /// Buckets in the ring (a power of two): 65 536 × 100 ms ≈ 109 minutes, past etcd's common TTLs.
 pub(crate) const RING_SLOTS: u64 = 1 << 16;
 /// The ring is allocated once this many hints have been pushed since the last clear.
@@ -21,11 +20,11 @@ pub(crate) const RING_THRESHOLD: usize = 1 << 14;
 pub(crate) struct BucketRing {
     /// Slot `b % RING_SLOTS` holds bucket `b` for `low <= b < low + RING_SLOTS`; empty until the
     /// threshold is reached.
-    ring: Vec<Vec<LeaseId>>,
+    ring: Vec<Vec<u32>>,
     /// The first bucket the ring covers; every ring slot of a bucket before it is empty.
     low: u64,
     /// Buckets pushed outside the ring's window (or before the ring existed).
-    outside: BTreeMap<u64, Vec<LeaseId>>,
+    outside: BTreeMap<u64, Vec<u32>>,
     pushed_since_clear: usize,
 }
 
@@ -41,7 +40,7 @@ impl BucketRing {
     }
 
     #[inline]
-    pub(crate) fn push(&mut self, bucket: u64, id: LeaseId) {
+    pub(crate) fn push(&mut self, bucket: u64, id: u32) {
         if self.in_ring(bucket) {
             self.ring[Self::slot(bucket)].push(id);
         } else {
@@ -50,7 +49,7 @@ impl BucketRing {
     }
 
     #[cold]
-    fn push_outside(&mut self, bucket: u64, id: LeaseId) {
+    fn push_outside(&mut self, bucket: u64, id: u32) {
         self.outside.entry(bucket).or_default().push(id);
         self.pushed_since_clear += 1;
         if self.ring.is_empty() && self.pushed_since_clear >= RING_THRESHOLD {
@@ -60,7 +59,7 @@ impl BucketRing {
         }
     }
 
-    pub(crate) fn extend(&mut self, bucket: u64, ids: &[LeaseId]) {
+    pub(crate) fn extend(&mut self, bucket: u64, ids: &[u32]) {
         if self.in_ring(bucket) {
             self.ring[Self::slot(bucket)].extend_from_slice(ids);
         } else {
@@ -90,7 +89,7 @@ impl BucketRing {
     }
 
     /// Removes and returns every hint of `bucket`.
-    pub(crate) fn take(&mut self, bucket: u64) -> Vec<LeaseId> {
+    pub(crate) fn take(&mut self, bucket: u64) -> Vec<u32> {
         let mut hints =
             if self.in_ring(bucket) { std::mem::take(&mut self.ring[Self::slot(bucket)]) } else { Vec::new() };
         if let Some(outside) = self.outside.remove(&bucket) {
@@ -104,7 +103,7 @@ impl BucketRing {
     }
 
     /// Puts a bucket's remaining hints back; the bucket must be empty (just taken).
-    pub(crate) fn put_back(&mut self, bucket: u64, hints: Vec<LeaseId>) {
+    pub(crate) fn put_back(&mut self, bucket: u64, hints: Vec<u32>) {
         if hints.is_empty() {
             return;
         }
@@ -131,7 +130,7 @@ impl BucketRing {
     }
 
     /// Every `(bucket, hints)` in bucket order (ring and outside merged; a bucket may appear twice).
-    pub(crate) fn iter_in_order(&self) -> impl Iterator<Item = (u64, &[LeaseId])> + '_ {
+    pub(crate) fn iter_in_order(&self) -> impl Iterator<Item = (u64, &[u32])> + '_ {
         let ring_buckets = if self.ring.is_empty() { 0 } else { RING_SLOTS };
         let ring = (0..ring_buckets).filter_map(move |offset| {
             let bucket = self.low.checked_add(offset)?;

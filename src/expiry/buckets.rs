@@ -1,110 +1,163 @@
 //! `BucketQueue`: leasesim's own expiry index — deadline buckets with lazy renew.
 //!
-//! Owns the design chosen for 1–10 M leases. Two parts:
-//! - an [`IdTable`] holding each lease's exact deadline (the truth), and
+//! Owns the design chosen for 1–10 M leases. Three parts:
+//! - an [`EntrySlab`] holding each lease's `(id, deadline)` (the truth) at a position that never
+//!   moves while the entry lives — the entry's [`ExpiryHandle`], kept by the lessor in its lease record;
+//! - an [`IdTable`] from lease ID to that position, for callers that come with an ID only; and
 //! - *hints*: per time bucket (deadlines rounded **up** to a multiple of [`BUCKET_MS`]), a plain
-//!   `Vec` of lease IDs that may be due in that bucket.
+//!   `Vec` of positions whose entry may be due in that bucket.
 //!
 //! Invariant: every entry has a hint in a bucket at or before its deadline's bucket. A grant pushes
-//! one hint; a renew to a later deadline only rewrites the deadline in the table (no bucket is
-//! touched); a renew to an earlier bucket pushes a new hint; a remove only deletes from the table.
-//! Stale hints are sorted out by the scan that reaches their bucket: a hint whose lease is gone is
-//! dropped, one whose deadline moved later is moved to that bucket, and the rest — looked up with
-//! prefetches, so the lookups overlap — are sorted by `(deadline, id)`, deduplicated and walked
-//! exactly as etcd's `findExpiredLeases` walks its heap. Rounding up means a bucket never holds a
-//! deadline later than its end, and the sort inside a bucket means nothing is reported early or
-//! out of order.
+//! one hint; a renew to a later deadline only rewrites the deadline in the slab (no bucket is
+//! touched; by handle, no ID lookup either); a renew to an earlier bucket pushes a new hint; a remove
+//! frees the entry. Stale hints are sorted out by the scan that reaches their bucket: a hint whose
+//! entry is free is dropped, one whose deadline moved later is moved to that bucket, and the rest —
+//! read with prefetches, so the reads overlap — are sorted by `(deadline, id)`, deduplicated and
+//! walked exactly as etcd's `findExpiredLeases` walks its heap. Rounding up means a bucket never holds
+//! a deadline later than its end, and the sort inside a bucket means nothing is reported early or out
+//! of order. A position may be reused by another lease after a remove; a hint then speaks for that
+//! lease, which is harmless (an extra hint is sorted out like any stale one).
 //!
 //! It deliberately does not keep hints in order, count stale hints, or shrink buckets it has not
-//! scanned: memory for a revoked or renewed lease's old hint (8 bytes) is reclaimed when the scan
-//! passes its bucket. Equality, hashing and `Debug` see only the `(id, deadline)` entries.
+//! scanned: memory for a revoked or renewed lease's old hint (4 bytes) is reclaimed when the scan
+//! passes its bucket. Equality, hashing and `Debug` see only the `(id, deadline)` entries, never
+//! positions.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use super::bucket_ring::BucketRing;
+use super::entry_slab::{Entry, EntrySlab, FREE_ID};
 use super::id_table::IdTable;
-use super::{DueCheck, ExpiryQueue};
+use super::{DueCheck, ExpiryHandle, ExpiryQueue};
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
 /// The width of a bucket. A fifth of etcd's 500 ms scan period: a scan then takes whole buckets
 /// and re-reads at most one partly taken bucket per call.
 pub const BUCKET_MS: u64 = 100;
-/// How many table lookups a scan starts before it waits for the first.
-const PREFETCH_BATCH: usize = 16;
+/// How many entry reads a scan starts before it waits for the first.
+const PREFETCH_AHEAD: usize = 16;
+
+/// A due entry as a scan sorts it: `(deadline, id)` decide the order, the position comes along.
+type Due = (Instant, LeaseId, u32);
 
 /// The bucket of a deadline: its milliseconds rounded up to a multiple of [`BUCKET_MS`].
+#[inline]
 fn bucket_of(deadline: Instant) -> u64 {
     deadline.as_ms().div_ceil(BUCKET_MS)
 }
 
 #[derive(Clone, Default)]
 pub struct BucketQueue {
-    deadlines: IdTable,
-    /// bucket → hints (lease IDs that may be due in it).
+    entries: EntrySlab,
+    /// lease ID → position in `entries`.
+    ids: IdTable,
+    /// bucket → hints (positions whose entry may be due in it).
     buckets: BucketRing,
     /// The sorted, not yet walked due entries of the bucket a scan stopped in at its limit
     /// (`ready_bucket`), so the next scan resumes without sorting them again. They count as hints
     /// of that bucket; an upsert into or out of that bucket spills them back to plain hints.
-    ready: Vec<(Instant, LeaseId)>,
+    ready: Vec<Due>,
     ready_bucket: Option<u64>,
     /// Scratch for the scan (no state between calls).
-    due_scratch: Vec<(Instant, LeaseId)>,
-    merge_scratch: Vec<(Instant, LeaseId)>,
-    rearm_scratch: Vec<LeaseId>,
+    due_scratch: Vec<Due>,
+    merge_scratch: Vec<Due>,
+    rearm_scratch: Vec<u32>,
 }
 
 impl BucketQueue {
+    /// The live entry at `position`, if there is one.
+    #[inline]
+    fn live_entry(&self, position: u32) -> Option<Entry> {
+        let free_id_position = self.ids.get(FREE_ID);
+        self.entries.get(position).filter(|&entry| EntrySlab::is_live(entry, position, free_id_position))
+    }
+
+    /// `handle` if it is where `id`'s entry lives.
+    #[inline]
+    fn position_at(&self, handle: ExpiryHandle, id: LeaseId) -> Option<u32> {
+        self.live_entry(handle.0).filter(|entry| entry.id == id).map(|_| handle.0)
+    }
+
     /// Turns the ready entries back into plain hints of their bucket.
     fn spill_ready(&mut self) {
         if let Some(bucket) = self.ready_bucket.take() {
-            for &(_, id) in &self.ready {
-                self.buckets.push(bucket, id);
+            for &(_, _, position) in &self.ready {
+                self.buckets.push(bucket, position);
             }
             self.ready.clear();
         }
     }
 
-    fn push_hint(&mut self, id: LeaseId, deadline: Instant) {
-        self.buckets.push(bucket_of(deadline), id);
+    /// Spills the ready entries if a deadline moves into or out of their bucket.
+    #[inline]
+    fn spill_ready_if_touched(&mut self, bucket: u64, old_bucket: Option<u64>) {
+        if let Some(ready_bucket) = self.ready_bucket
+            && (bucket == ready_bucket || old_bucket == Some(ready_bucket))
+        {
+            self.spill_ready();
+        }
+    }
+
+    /// Sets the deadline of the live entry at `position`.
+    #[inline]
+    fn set_deadline(&mut self, position: u32, deadline: Instant) {
+        let old = self.entries.set_deadline(position, deadline);
+        let (bucket, old_bucket) = (bucket_of(deadline), bucket_of(old));
+        self.spill_ready_if_touched(bucket, Some(old_bucket));
+        // Lazy renew: the old hint is at or before the old bucket, hence before a later one.
+        if bucket < old_bucket {
+            self.buckets.push(bucket, position);
+        }
+    }
+
+    /// Hints a new entry at `position`.
+    #[inline]
+    fn hint_new(&mut self, position: u32, deadline: Instant) {
+        let bucket = bucket_of(deadline);
+        self.spill_ready_if_touched(bucket, None);
+        self.buckets.push(bucket, position);
     }
 
     /// The entries in `(deadline, id)` order: what equality, hashing and `Debug` compare.
     fn sorted_entries(&self) -> Vec<(Instant, LeaseId)> {
-        let mut entries: Vec<(Instant, LeaseId)> = self.deadlines.entries().map(|(id, d)| (d, id)).collect();
+        let mut entries: Vec<(Instant, LeaseId)> = self.entries_unordered().map(|(id, d)| (d, id)).collect();
         entries.sort_unstable();
         entries
     }
 
-    /// Sorts out the hints of `bucket`: drops those of gone leases and redundant ones, moves those
-    /// whose deadline is later to that bucket, collects `(deadline, id)` of those due by `now` in
-    /// `due` (unsorted, maybe repeated) and returns the rest (in this bucket, not yet due).
-    fn sort_out_hints(
-        &mut self,
-        bucket: u64,
-        mut hints: Vec<LeaseId>,
-        now: Instant,
-        due: &mut Vec<(Instant, LeaseId)>,
-    ) -> Vec<LeaseId> {
+    /// Every `(id, deadline)`, in no particular order.
+    fn entries_unordered(&self) -> impl Iterator<Item = (LeaseId, Instant)> + '_ {
+        self.ids.entries().filter_map(|(id, position)| self.entries.get(position).map(|entry| (id, entry.deadline)))
+    }
+
+    /// Sorts out the hints of `bucket`: drops those of free entries and redundant ones, moves those
+    /// whose deadline is later to that bucket, collects the entries due by `now` in `due` (unsorted,
+    /// maybe repeated) and returns the rest (in this bucket, not yet due).
+    fn sort_out_hints(&mut self, bucket: u64, mut hints: Vec<u32>, now: Instant, due: &mut Vec<Due>) -> Vec<u32> {
         let mut kept = 0;
-        for &id in hints.iter().take(PREFETCH_BATCH) {
-            self.deadlines.prefetch(id);
+        let free_id_position = self.ids.get(FREE_ID);
+        for &position in hints.iter().take(PREFETCH_AHEAD) {
+            self.entries.prefetch(position);
         }
         for i in 0..hints.len() {
-            if let Some(&ahead) = hints.get(i + PREFETCH_BATCH) {
-                self.deadlines.prefetch(ahead);
+            if let Some(&ahead) = hints.get(i + PREFETCH_AHEAD) {
+                self.entries.prefetch(ahead);
             }
-            let id = hints[i];
-            let Some(deadline) = self.deadlines.get(id) else { continue };
-            let home = bucket_of(deadline);
+            let position = hints[i];
+            let Some(entry) = self.entries.get(position) else { continue };
+            if !EntrySlab::is_live(entry, position, free_id_position) {
+                continue;
+            }
+            let home = bucket_of(entry.deadline);
             if home > bucket {
-                self.buckets.push(home, id);
+                self.buckets.push(home, position);
             } else if home == bucket {
-                if deadline <= now {
-                    due.push((deadline, id));
+                if entry.deadline <= now {
+                    due.push((entry.deadline, entry.id, position));
                 } else {
-                    hints[kept] = id;
+                    hints[kept] = position;
                     kept += 1;
                 }
             }
@@ -116,38 +169,65 @@ impl BucketQueue {
 }
 
 impl ExpiryQueue for BucketQueue {
+    #[inline]
     fn upsert(&mut self, id: LeaseId, deadline: Instant) {
-        let old = self.deadlines.insert(id, deadline);
-        if let Some(ready_bucket) = self.ready_bucket
-            && (bucket_of(deadline) == ready_bucket || old.is_some_and(|o| bucket_of(o) == ready_bucket))
-        {
-            self.spill_ready();
+        self.upsert_handle(id, deadline);
+    }
+
+    #[inline]
+    fn upsert_handle(&mut self, id: LeaseId, deadline: Instant) -> ExpiryHandle {
+        let entries = &mut self.entries;
+        let (position, new) = self.ids.get_or_insert_with(id, || entries.alloc(id, deadline));
+        if new {
+            self.hint_new(position, deadline);
+        } else {
+            self.set_deadline(position, deadline);
         }
-        match old {
-            // Lazy renew: the old hint is at or before the old bucket, hence before the new one.
-            Some(old) if bucket_of(deadline) >= bucket_of(old) => {}
-            _ => self.push_hint(id, deadline),
+        ExpiryHandle(position)
+    }
+
+    #[inline]
+    fn upsert_at(&mut self, handle: ExpiryHandle, id: LeaseId, deadline: Instant) -> ExpiryHandle {
+        match self.position_at(handle, id) {
+            Some(position) => {
+                self.set_deadline(position, deadline);
+                handle
+            }
+            None => self.upsert_handle(id, deadline),
         }
     }
 
     fn remove(&mut self, id: LeaseId) {
-        self.deadlines.remove(id);
+        if let Some(position) = self.ids.remove(id) {
+            self.entries.free(position);
+        }
+    }
+
+    fn upsert_many(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+        self.ids.reserve(entries.len());
+        self.entries.reserve(entries.len());
+        handles.clear();
+        handles.extend(entries.iter().map(|&(id, deadline)| self.upsert_handle(id, deadline)));
     }
 
     fn peek(&self) -> Option<(LeaseId, Instant)> {
         // Every entry has a hint at or before its bucket, so once the buckets pass the best
         // deadline's bucket nothing earlier can remain.
-        let mut best: Option<(Instant, LeaseId)> =
-            self.ready.iter().copied().filter(|&(d, id)| self.deadlines.get(id) == Some(d)).min();
+        let mut best: Option<(Instant, LeaseId)> = self
+            .ready
+            .iter()
+            .filter(|&&(d, id, position)| self.live_entry(position) == Some(Entry { id, deadline: d }))
+            .map(|&(d, id, _)| (d, id))
+            .min();
         for (bucket, hints) in self.buckets.iter_in_order() {
             if best.is_some_and(|(deadline, _)| bucket > bucket_of(deadline)) {
                 break;
             }
-            for &id in hints {
-                if let Some(deadline) = self.deadlines.get(id)
-                    && best.is_none_or(|b| (deadline, id) < b)
+            for &position in hints {
+                if let Some(entry) = self.live_entry(position)
+                    && best.is_none_or(|b| (entry.deadline, entry.id) < b)
                 {
-                    best = Some((deadline, id));
+                    best = Some((entry.deadline, entry.id));
                 }
             }
         }
@@ -190,23 +270,33 @@ impl ExpiryQueue for BucketQueue {
             }
             merged.dedup();
             let mut walked = 0;
-            for &(deadline, id) in &merged {
+            for &(deadline, id, position) in &merged {
+                // Resumed entries were due by an earlier scan's `now`, which may be later than this
+                // one's; sorted, so the rest are not due either and stay ready.
+                if deadline > now {
+                    break;
+                }
+                // A `Gone` verdict removes the ID: start that lookup early too.
+                if let Some(&(_, ahead, _)) = merged.get(walked + PREFETCH_AHEAD) {
+                    self.ids.prefetch(ahead);
+                }
                 walked += 1;
                 // A resumed entry may have been removed or renewed since it was sorted.
-                match self.deadlines.get(id) {
-                    Some(current) if current == deadline => {}
-                    Some(current) if bucket_of(current) > bucket => {
-                        self.buckets.push(bucket_of(current), id);
+                match self.live_entry(position) {
+                    Some(current) if current.id == id && current.deadline == deadline => {}
+                    Some(current) if current.id == id && bucket_of(current.deadline) > bucket => {
+                        self.buckets.push(bucket_of(current.deadline), position);
                         continue;
                     }
                     _ => continue,
                 }
                 match check(id) {
                     DueCheck::Gone => {
-                        self.deadlines.remove(id);
+                        self.ids.remove(id);
+                        self.entries.free(position);
                     }
                     verdict => {
-                        rearmed.push(id);
+                        rearmed.push(position);
                         if verdict == DueCheck::Expired {
                             out.push(id);
                             reported += 1;
@@ -218,6 +308,9 @@ impl ExpiryQueue for BucketQueue {
                 }
             }
             if walked < merged.len() {
+                // Another bucket's ready entries (a later bucket, left by an earlier scan with a
+                // later `now`) go back to plain hints: only one bucket is ever ready.
+                self.spill_ready();
                 self.ready.extend_from_slice(&merged[walked..]);
                 self.ready_bucket = Some(bucket);
             }
@@ -233,8 +326,8 @@ impl ExpiryQueue for BucketQueue {
         if self.ready_bucket == Some(rearm_bucket) && !rearmed.is_empty() {
             self.spill_ready();
         }
-        for &id in &rearmed {
-            self.deadlines.insert(id, rearm_at);
+        for &position in &rearmed {
+            self.entries.set_deadline(position, rearm_at);
         }
         self.buckets.extend(rearm_bucket, &rearmed);
         rearmed.clear();
@@ -244,24 +337,25 @@ impl ExpiryQueue for BucketQueue {
     }
 
     fn clear(&mut self) {
-        self.deadlines.clear();
+        self.ids.clear();
+        self.entries.clear();
         self.buckets.clear();
         self.ready.clear();
         self.ready_bucket = None;
     }
 
     fn len(&self) -> usize {
-        self.deadlines.len()
+        self.ids.len()
     }
 
     fn deadline_of(&self, id: LeaseId) -> Option<Instant> {
-        self.deadlines.get(id)
+        self.ids.get(id).and_then(|position| self.entries.get(position)).map(|entry| entry.deadline)
     }
 }
 
 impl PartialEq for BucketQueue {
     fn eq(&self, other: &BucketQueue) -> bool {
-        self.len() == other.len() && self.deadlines.entries().all(|(id, d)| other.deadlines.get(id) == Some(d))
+        self.len() == other.len() && self.entries_unordered().all(|(id, d)| other.deadline_of(id) == Some(d))
     }
 }
 
@@ -280,7 +374,7 @@ impl fmt::Debug for BucketQueue {
 }
 
 /// Merges two sorted runs into `out`.
-fn merge_sorted(a: &[(Instant, LeaseId)], b: &[(Instant, LeaseId)], out: &mut Vec<(Instant, LeaseId)>) {
+fn merge_sorted(a: &[Due], b: &[Due], out: &mut Vec<Due>) {
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         if a[i] <= b[j] {

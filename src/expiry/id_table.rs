@@ -1,27 +1,29 @@
-//! `IdTable`: an open-addressing map from lease ID to deadline, built for millions of entries.
+//! `IdTable`: an open-addressing map from lease ID to entry number, built for millions of entries.
 //!
-//! Owns the ID → deadline lookup of [`super::BucketQueue`]: 16-byte slots (ID and deadline side by
-//! side, so a lookup is one cache line), linear probing from a Fibonacci-hashed home slot, backward
-//! shift on removal (no tombstones), growth at 80 % load, and [`IdTable::prefetch`] so a scan can
-//! start many independent lookups before it waits for the first. It keeps no order and offers no
-//! iteration that could reach a simulation: [`IdTable::entries`] is for equality, hashing and
-//! `Debug`, which sort what it yields.
+//! Owns the ID → entry lookup of [`super::BucketQueue`] (the entry number is the queue's stable
+//! [`super::ExpiryHandle`]): 12-byte slots (ID and entry number side by side, packed), linear probing
+//! from a Fibonacci-hashed home slot, backward shift on removal (no tombstones), growth at 80 % load,
+//! and [`IdTable::prefetch`] so a scan can start lookups before it waits for the first. It keeps no
+//! order and offers no iteration that could reach a simulation: [`IdTable::entries`] is for equality,
+//! hashing and `Debug`, which sort what they derive from it.
 
 use super::id_hash::mix_id;
 use crate::lease::LeaseId;
-use crate::time::Instant;
 
 /// The ID that marks an empty slot. That one ID is stored outside the slots, in `empty_id_entry`.
 const EMPTY_ID: LeaseId = LeaseId::MIN;
 const MIN_CAPACITY_LOG2: u32 = 4;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Packed to 12 bytes: at 10 M leases the table is a quarter smaller than with 16-byte slots, and an
+/// unaligned read costs nothing on the targets we bench. Fields are only ever copied out.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, packed(4))]
 struct Slot {
     id: LeaseId,
-    deadline: Instant,
+    entry: u32,
 }
 
-const EMPTY_SLOT: Slot = Slot { id: EMPTY_ID, deadline: Instant::EPOCH };
+const EMPTY_SLOT: Slot = Slot { id: EMPTY_ID, entry: 0 };
 
 #[derive(Clone, Debug)]
 pub(crate) struct IdTable {
@@ -30,8 +32,8 @@ pub(crate) struct IdTable {
     shift: u32,
     /// Entries in `slots` (the entry of `EMPTY_ID` is not counted here).
     occupied: usize,
-    /// The deadline of lease `EMPTY_ID`, which cannot live in a slot.
-    empty_id_entry: Option<Instant>,
+    /// The entry of lease `EMPTY_ID`, which cannot live in a slot.
+    empty_id_entry: Option<u32>,
 }
 
 impl Default for IdTable {
@@ -61,11 +63,11 @@ impl IdTable {
         let mask = self.mask();
         let mut i = self.home(id);
         loop {
-            let slot = &self.slots[i];
-            if slot.id == id {
+            let slot_id = self.slots[i].id;
+            if slot_id == id {
                 return Some(i);
             }
-            if slot.id == EMPTY_ID {
+            if slot_id == EMPTY_ID {
                 return None;
             }
             i = (i + 1) & mask;
@@ -90,30 +92,45 @@ impl IdTable {
         let _ = id;
     }
 
-    pub(crate) fn get(&self, id: LeaseId) -> Option<Instant> {
+    #[inline]
+    pub(crate) fn get(&self, id: LeaseId) -> Option<u32> {
         if id == EMPTY_ID {
             return self.empty_id_entry;
         }
-        self.find(id).map(|i| self.slots[i].deadline)
+        self.find(id).map(|i| self.slots[i].entry)
     }
 
-    /// Sets `id`'s deadline, returning the previous one if `id` was present.
-    pub(crate) fn insert(&mut self, id: LeaseId, deadline: Instant) -> Option<Instant> {
+    /// `id`'s entry; if `id` is absent, first stores the one `new_entry` returns.
+    #[inline]
+    pub(crate) fn get_or_insert_with(&mut self, id: LeaseId, new_entry: impl FnOnce() -> u32) -> (u32, bool) {
         if id == EMPTY_ID {
-            return self.empty_id_entry.replace(deadline);
+            if let Some(entry) = self.empty_id_entry {
+                return (entry, false);
+            }
+            let entry = new_entry();
+            self.empty_id_entry = Some(entry);
+            return (entry, true);
         }
         let mask = self.mask();
         let mut i = self.home(id);
         loop {
-            let slot = &mut self.slots[i];
+            let slot = self.slots[i];
             if slot.id == id {
-                return Some(std::mem::replace(&mut slot.deadline, deadline));
+                return (slot.entry, false);
             }
             if slot.id == EMPTY_ID {
                 break;
             }
             i = (i + 1) & mask;
         }
+        let entry = new_entry();
+        self.insert_new(id, entry, i);
+        (entry, true)
+    }
+
+    /// Places a new `id` whose probe run ended at the empty slot `i`.
+    #[inline]
+    fn insert_new(&mut self, id: LeaseId, entry: u32, mut i: usize) {
         // A new entry: grow first if it would pass 80 % load, then place it.
         if (self.occupied + 1) * 5 > self.slots.len() * 4 {
             self.grow();
@@ -122,18 +139,24 @@ impl IdTable {
                 i = (i + 1) & self.mask();
             }
         }
-        self.slots[i] = Slot { id, deadline };
+        self.slots[i] = Slot { id, entry };
         self.occupied += 1;
-        None
     }
 
-    /// Removes `id`, returning its deadline if it was present.
-    pub(crate) fn remove(&mut self, id: LeaseId) -> Option<Instant> {
+    /// Makes room for `additional` more entries at once (promote's bulk registration).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        while (self.occupied + additional) * 5 > self.slots.len() * 4 {
+            self.grow();
+        }
+    }
+
+    /// Removes `id`, returning its entry if it was present.
+    pub(crate) fn remove(&mut self, id: LeaseId) -> Option<u32> {
         if id == EMPTY_ID {
             return self.empty_id_entry.take();
         }
         let mut hole = self.find(id)?;
-        let removed = self.slots[hole].deadline;
+        let removed = self.slots[hole].entry;
         // Backward shift (Knuth's Algorithm R): pull later entries of the probe run into the hole
         // unless their home lies cyclically in (hole, j].
         let mask = self.mask();
@@ -178,10 +201,10 @@ impl IdTable {
         }
     }
 
-    /// Every `(id, deadline)`, in no particular order: callers sort before anything observes it.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (LeaseId, Instant)> + '_ {
-        let slotted = self.slots.iter().filter(|s| s.id != EMPTY_ID).map(|s| (s.id, s.deadline));
-        slotted.chain(self.empty_id_entry.map(|deadline| (EMPTY_ID, deadline)))
+    /// Every `(id, entry)`, in no particular order: callers sort before anything observes it.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (LeaseId, u32)> + '_ {
+        let slotted = self.slots.iter().filter(|s| s.id != EMPTY_ID).map(|s| (s.id, s.entry));
+        slotted.chain(self.empty_id_entry.map(|entry| (EMPTY_ID, entry)))
     }
 }
 
@@ -208,8 +231,9 @@ mod tests {
             if x % 3 == 0 {
                 assert_eq!(table.remove(id), model.remove(&id), "remove {id} at step {step}");
             } else {
-                let deadline = Instant(step);
-                assert_eq!(table.insert(id, deadline), model.insert(id, deadline), "insert {id} at step {step}");
+                let (entry, new) = table.get_or_insert_with(id, || step as u32);
+                let expected = *model.entry(id).or_insert(step as u32);
+                assert_eq!((entry, new), (expected, expected == step as u32), "get_or_insert {id} at step {step}");
             }
             assert_eq!(table.len(), model.len());
             assert_eq!(table.get(id), model.get(&id).copied());

@@ -5,6 +5,10 @@
 //! lease is gone (drop the entry), expired (re-arm and report it) or not (re-arm only). It never
 //! reads a clock: `now` is an argument.
 //!
+//! A lease may also be addressed by an [`ExpiryHandle`], which the lessor keeps in its lease record so
+//! a renew or revoke need not look the ID up a second time; implementations without stable positions
+//! hand out [`ExpiryHandle::NONE`] and fall back to the ID.
+//!
 //! Implementations, all held to the same contract by `tests/it/expiry.rs`: [`EtcdHeap`] (a port of
 //! etcd's notifier, the baseline), [`LazyHeap`], [`BTreeQueue`] (canonical and simple) and
 //! [`BucketQueue`] (deadline buckets with lazy renew, built for millions of leases; the default).
@@ -12,6 +16,7 @@
 mod btree;
 mod bucket_ring;
 mod buckets;
+mod entry_slab;
 mod etcd_heap;
 mod id_hash;
 mod id_table;
@@ -34,6 +39,24 @@ pub enum DueCheck {
     Expired,
     /// The lease exists and has not expired: re-arm its entry, do not report it.
     Alive,
+}
+
+/// Where an index keeps a lease's entry, as far as it has a stable place: a hint the lessor stores in
+/// its lease record and passes back. Never trusted blindly: an index checks that the entry at the
+/// handle is still `id`'s and otherwise falls back to looking the ID up, so a stale handle (after a
+/// remove, a clear or on another index) costs a lookup, never a wrong answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExpiryHandle(pub(crate) u32);
+
+impl ExpiryHandle {
+    /// No handle: the index is addressed by ID only.
+    pub const NONE: ExpiryHandle = ExpiryHandle(u32::MAX);
+}
+
+impl Default for ExpiryHandle {
+    fn default() -> ExpiryHandle {
+        ExpiryHandle::NONE
+    }
 }
 
 /// An index of lease deadlines with one entry per lease ID.
@@ -67,6 +90,29 @@ pub trait ExpiryQueue: Default + Clone {
     }
     /// The deadline of `id`'s entry, if it has one.
     fn deadline_of(&self, id: LeaseId) -> Option<Instant>;
+
+    /// [`ExpiryQueue::upsert`], returning the handle of `id`'s entry (or [`ExpiryHandle::NONE`]).
+    fn upsert_handle(&mut self, id: LeaseId, deadline: Instant) -> ExpiryHandle {
+        self.upsert(id, deadline);
+        ExpiryHandle::NONE
+    }
+    /// [`ExpiryQueue::upsert`] of `id`, which the caller believes lives at `handle`; returns the
+    /// handle `id`'s entry has now. Same effect as `upsert` whatever `handle` is.
+    fn upsert_at(&mut self, handle: ExpiryHandle, id: LeaseId, deadline: Instant) -> ExpiryHandle {
+        let _ = handle;
+        self.upsert_handle(id, deadline)
+    }
+    /// [`ExpiryQueue::remove`] of `id`, which the caller believes lives at `handle`.
+    fn remove_at(&mut self, handle: ExpiryHandle, id: LeaseId) {
+        let _ = handle;
+        self.remove(id);
+    }
+    /// Registers many `(id, deadline)` at once, as a promote does after a clear; the answer holds
+    /// each one's handle, in input order. Same effect as upserting them one by one, in order.
+    fn upsert_many(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+        handles.clear();
+        handles.extend(entries.iter().map(|&(id, deadline)| self.upsert_handle(id, deadline)));
+    }
 }
 
 /// The implementation the lessor uses unless told otherwise.

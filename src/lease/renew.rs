@@ -65,9 +65,9 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             return Err(LeaseError::LeaseNotFound);
         };
         lease.refresh(now, Duration::ZERO);
-        let (expiry, ttl_s) = (lease.expiry, lease.ttl_s);
-        self.expiry_queue.upsert(ticket.id, expiry);
-        Ok(ttl_s)
+        // By the handle the lease record keeps: no second lookup of the ID in the index.
+        lease.expiry_handle = self.expiry_queue.upsert_at(lease.expiry_handle, ticket.id, lease.expiry);
+        Ok(lease.ttl_s)
     }
 
     /// Renew in one call, for callers that need no interleaving: `Ok(None)` means blocked (expired,

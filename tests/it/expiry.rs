@@ -1,9 +1,13 @@
 //! The expiry-index contract, checked by property: every `ExpiryQueue` implementation and a naive
 //! model (a `Vec` scanned linearly) are driven by the same random operation sequences and must
 //! answer every operation identically — the same due leases in the same order, the same peeks,
-//! lengths and deadlines. Fixed seed: a failure reproduces on every run.
+//! lengths and deadlines. Fixed seed: a failure reproduces on every run. The handle-based calls are
+//! driven as the lessor drives them (the handle last returned for the lease), and also with stale or
+//! foreign handles, which must change nothing but speed.
 
-use leasesim::expiry::{BTreeQueue, BucketQueue, DueCheck, EtcdHeap, ExpiryQueue, LazyHeap};
+use std::collections::BTreeMap;
+
+use leasesim::expiry::{BTreeQueue, BucketQueue, DueCheck, EtcdHeap, ExpiryHandle, ExpiryQueue, LazyHeap};
 use leasesim::lease::LeaseId;
 use leasesim::time::Instant;
 use proptest::prelude::*;
@@ -13,6 +17,18 @@ use proptest::test_runner::{Config, RngSeed};
 enum Op {
     Upsert(LeaseId, Instant),
     Remove(LeaseId),
+    /// `upsert_at` with the handle last returned for lease `handle_of` (usually `id` itself).
+    UpsertAt {
+        id: LeaseId,
+        deadline: Instant,
+        handle_of: LeaseId,
+    },
+    /// `remove_at` with the handle last returned for lease `handle_of`.
+    RemoveAt {
+        id: LeaseId,
+        handle_of: LeaseId,
+    },
+    UpsertMany(Vec<(LeaseId, Instant)>),
     Peek,
     /// `verdict_salt` picks each due lease's `DueCheck` as a pure function of (salt, id).
     TakeDue {
@@ -117,6 +133,9 @@ fn verdict(salt: u64, id: LeaseId) -> DueCheck {
 
 fn run<Q: ExpiryQueue>(ops: &[Op]) -> Vec<Answer> {
     let mut queue = Q::default();
+    // What a lessor keeps in its lease records: the handle last returned per lease.
+    let mut handles: BTreeMap<LeaseId, ExpiryHandle> = BTreeMap::new();
+    let mut returned = Vec::new();
     ops.iter()
         .map(|op| match *op {
             Op::Upsert(id, deadline) => {
@@ -125,6 +144,24 @@ fn run<Q: ExpiryQueue>(ops: &[Op]) -> Vec<Answer> {
             }
             Op::Remove(id) => {
                 queue.remove(id);
+                Answer::None
+            }
+            Op::UpsertAt { id, deadline, handle_of } => {
+                let handle = handles.get(&handle_of).copied().unwrap_or_default();
+                let new = queue.upsert_at(handle, id, deadline);
+                handles.insert(id, new);
+                Answer::None
+            }
+            Op::RemoveAt { id, handle_of } => {
+                queue.remove_at(handles.get(&handle_of).copied().unwrap_or_default(), id);
+                Answer::None
+            }
+            Op::UpsertMany(ref entries) => {
+                queue.upsert_many(entries, &mut returned);
+                assert_eq!(returned.len(), entries.len(), "one handle per entry");
+                for (&(id, _), &handle) in entries.iter().zip(&returned) {
+                    handles.insert(id, handle);
+                }
                 Answer::None
             }
             Op::Peek => Answer::Peek(queue.peek()),
@@ -171,8 +208,14 @@ fn instant() -> impl Strategy<Value = Instant> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (lease_id(), instant()).prop_map(|(id, d)| Op::Upsert(id, d)),
+        6 => (lease_id(), instant()).prop_map(|(id, d)| Op::Upsert(id, d)),
         3 => lease_id().prop_map(Op::Remove),
+        5 => (lease_id(), instant(), prop::option::weighted(0.8, Just(())), lease_id()).prop_map(
+            |(id, deadline, own, other)| Op::UpsertAt { id, deadline, handle_of: if own.is_some() { id } else { other } }
+        ),
+        2 => (lease_id(), prop::option::weighted(0.8, Just(())), lease_id())
+            .prop_map(|(id, own, other)| Op::RemoveAt { id, handle_of: if own.is_some() { id } else { other } }),
+        1 => prop::collection::vec((lease_id(), instant()), 0..12).prop_map(Op::UpsertMany),
         2 => Just(Op::Peek),
         5 => (instant(), 0usize..12, prop_oneof![3 => 1u64..5_000, 1 => Just(0u64)], any::<u64>(), any::<bool>())
             .prop_map(|(now, limit, retry_ms, verdict_salt, rearm_in_past)| {
@@ -233,13 +276,18 @@ fn bucket_queue_matches_the_btree_queue_at_scale() {
         let id = (r >> 20) as i64 % 5_000;
         let now = Instant(step / 20 * 100);
         ops.push(match r % 16 {
-            0..=7 => Op::Upsert(id, now + leasesim::time::Duration(2_000 + (r >> 40) % 30_000)),
+            0..=3 => Op::Upsert(id, now + leasesim::time::Duration(2_000 + (r >> 40) % 30_000)),
+            // As the lessor renews: by the handle it kept.
+            4..=7 => {
+                Op::UpsertAt { id, deadline: now + leasesim::time::Duration(2_000 + (r >> 40) % 30_000), handle_of: id }
+            }
             // Outside BucketQueue's ring window: hours ahead, or already past.
             8 if r & (1 << 20) == 0 => {
                 Op::Upsert(id, now + leasesim::time::Duration(7_000_000 + (r >> 40) % 9_000_000))
             }
             8 => Op::Upsert(id, Instant(now.as_ms().saturating_sub((r >> 40) % 20_000))),
-            9 | 10 => Op::Remove(id),
+            9 => Op::Remove(id),
+            10 => Op::RemoveAt { id, handle_of: id },
             11 => Op::Peek,
             _ => Op::TakeDue {
                 now,

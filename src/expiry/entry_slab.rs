@@ -1,0 +1,93 @@
+//! `EntrySlab`: the `(id, deadline)` entries of [`super::BucketQueue`], each at a fixed position.
+//!
+//! Owns where an entry lives: a `Vec` of 16-byte entries plus a stack of free positions. A position
+//! never moves while its entry lives, so it serves as the queue's [`super::ExpiryHandle`] and as the
+//! bucket hints (4 bytes each): a renew by handle and a scan reach the deadline with one read, no ID
+//! lookup. A freed entry reads as ID [`FREE_ID`] with deadline `FOREVER`; since a live lease may have
+//! that ID, [`EntrySlab::is_live`] takes the one position where that lease lives (the caller knows it).
+//! Positions are reused, so a position alone does not name a lease: callers compare the ID.
+
+use crate::lease::LeaseId;
+use crate::time::Instant;
+
+/// The ID a freed entry holds.
+pub(crate) const FREE_ID: LeaseId = LeaseId::MIN;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) id: LeaseId,
+    pub(crate) deadline: Instant,
+}
+
+const FREE_ENTRY: Entry = Entry { id: FREE_ID, deadline: Instant::FOREVER };
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EntrySlab {
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+}
+
+impl EntrySlab {
+    /// Stores a new entry and returns its position.
+    #[inline]
+    pub(crate) fn alloc(&mut self, id: LeaseId, deadline: Instant) -> u32 {
+        if let Some(position) = self.free.pop() {
+            self.entries[position as usize] = Entry { id, deadline };
+            position
+        } else {
+            let position = u32::try_from(self.entries.len()).expect("fewer than 2^32 expiry entries");
+            self.entries.push(Entry { id, deadline });
+            position
+        }
+    }
+
+    /// Frees the entry at `position` (which must be live).
+    #[inline]
+    pub(crate) fn free(&mut self, position: u32) {
+        self.entries[position as usize] = FREE_ENTRY;
+        self.free.push(position);
+    }
+
+    /// The entry at `position`, `None` past the end. A freed entry is returned as [`FREE_ID`].
+    #[inline]
+    pub(crate) fn get(&self, position: u32) -> Option<Entry> {
+        self.entries.get(position as usize).copied()
+    }
+
+    #[inline]
+    pub(crate) fn set_deadline(&mut self, position: u32, deadline: Instant) -> Instant {
+        std::mem::replace(&mut self.entries[position as usize].deadline, deadline)
+    }
+
+    /// Whether `entry` (read at some position) is a live lease's: any ID but [`FREE_ID`] is;
+    /// [`FREE_ID`] is live only at `free_id_position`, the position of the lease with that ID.
+    #[inline]
+    pub(crate) fn is_live(entry: Entry, position: u32, free_id_position: Option<u32>) -> bool {
+        entry.id != FREE_ID || free_id_position == Some(position)
+    }
+
+    /// Hints the CPU to fetch the entry at `position`.
+    #[inline]
+    pub(crate) fn prefetch(&self, position: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(entry) = self.entries.get(position as usize) {
+            let entry: *const Entry = entry;
+            // SAFETY: a prefetch is only a hint; it never faults and reads nothing observable. The
+            // pointer comes from a live reference into `entries`.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(entry.cast::<i8>()) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = position;
+    }
+
+    /// Makes room for `additional` entries.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional.saturating_sub(self.free.len()));
+    }
+
+    /// Frees everything, keeping the capacity.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.free.clear();
+    }
+}
