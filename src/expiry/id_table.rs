@@ -228,7 +228,7 @@ mod tests {
                 1 => (x >> 8) as i64,
                 _ => (x >> 40) as i64 % 3_000 - 1_500,
             };
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 assert_eq!(table.remove(id), model.remove(&id), "remove {id} at step {step}");
             } else {
                 let (entry, new) = table.get_or_insert_with(id, || step as u32);
