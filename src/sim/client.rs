@@ -69,6 +69,10 @@ pub struct Client {
     abandoned: Vec<LeaseId>,
     /// Where endpoint switches come from (the stream, maybe logged; or a replayed log).
     switches: Switches,
+    /// No kept-alive lease has a keep-alive or deadline due before this (a lower bound).
+    next_timer: Instant,
+    /// A lease stopped being kept alive since the last pass over the leases (it is to be dropped).
+    stopped: bool,
 }
 
 /// One operation a client chose (by its RNG, in a seeded run) or is given (from a schedule): the
@@ -144,6 +148,8 @@ impl Client {
             in_flight: BTreeMap::new(),
             abandoned: Vec::new(),
             switches: Switches::Drawn,
+            next_timer: Instant::EPOCH,
+            stopped: false,
         }
     }
 
@@ -253,6 +259,23 @@ impl Client {
                 }
             }
         }
+        if self.stopped || now >= self.next_timer {
+            self.keepalive_pass(now, out);
+        } else {
+            debug_assert!(
+                self.leases
+                    .values()
+                    .all(|l| (l.keepalive || !l.granted)
+                        && !(l.keepalive && (now >= l.deadline || now >= l.next_keepalive))),
+                "a client skipped its pass over the leases with something due"
+            );
+        }
+    }
+
+    /// The keep-alive loop over every lease: keep-alives due are sent, keep-alives past their
+    /// deadline end, and leases no longer kept alive are dropped. Polls skip it while nothing is due
+    /// (`next_timer`) and no lease stopped being kept alive (`stopped`): it would do nothing.
+    fn keepalive_pass(&mut self, now: Instant, out: &mut Vec<(Addr, Payload)>) {
         let mut due = Vec::new();
         for (id, lease) in self.leases.iter_mut() {
             if !lease.keepalive {
@@ -275,6 +298,16 @@ impl Client {
             }
             keep
         });
+        self.stopped = false;
+        self.next_timer = Instant::FOREVER;
+        for lease in self.leases.values().filter(|l| l.keepalive) {
+            self.next_timer = self.next_timer.min(lease.next_keepalive).min(lease.deadline);
+        }
+    }
+
+    /// A kept-alive lease's timers moved: the next pass may be due earlier.
+    fn timers_set(&mut self, next_keepalive: Instant, deadline: Instant) {
+        self.next_timer = self.next_timer.min(next_keepalive).min(deadline);
     }
 
     fn random_lease(&self, rng: &mut SimRng) -> Option<LeaseId> {
@@ -350,6 +383,7 @@ impl Client {
             ClientOp::StopKeepAlive { id } => {
                 if let Some(held) = self.leases.get_mut(&id).filter(|l| l.granted) {
                     held.keepalive = false;
+                    self.stopped = true;
                 }
             }
             ClientOp::Revoke { id, keep_alive } => {
@@ -379,14 +413,18 @@ impl Client {
                     if ttl_s > 0 && lease.keepalive {
                         lease.next_keepalive = now + Duration::from_ms(ttl_s as u64 * 1000 / 3);
                         lease.deadline = now + Duration::from_secs_i64(ttl_s);
+                        let (next_keepalive, deadline) = (lease.next_keepalive, lease.deadline);
+                        self.timers_set(next_keepalive, deadline);
                     } else if ttl_s <= 0 {
                         lease.keepalive = false; // the lease is gone
+                        self.stopped = true;
                     }
                 }
             }
             (Request::Revoke { id }, Reply::Revoked { .. } | Reply::Failed(LeaseError::LeaseNotFound)) => {
                 if let Some(lease) = self.leases.get_mut(&id) {
                     lease.keepalive = false;
+                    self.stopped = true;
                 }
             }
             (request, Reply::Unavailable) => {
@@ -408,6 +446,8 @@ impl Client {
             lease.keepalive = true;
             lease.next_keepalive = now + Duration::from_ms(ttl_s as u64 * 1000 / 3);
             lease.deadline = now + Duration::from_secs_i64(ttl_s);
+            let (next_keepalive, deadline) = (lease.next_keepalive, lease.deadline);
+            self.timers_set(next_keepalive, deadline);
         }
     }
 }

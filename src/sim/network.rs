@@ -27,6 +27,25 @@ impl fmt::Display for Addr {
     }
 }
 
+/// The delays of a message's copies (zero, one, or two when duplicated), without an allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deliveries {
+    delays: [Duration; 2],
+    copies: usize,
+}
+
+impl Deliveries {
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays[..self.copies]
+    }
+    pub fn len(&self) -> usize {
+        self.copies
+    }
+    pub fn is_empty(&self) -> bool {
+        self.copies == 0
+    }
+}
+
 /// A partition in force: the directed links it blocks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
@@ -78,30 +97,30 @@ impl Network {
         counts: &mut FaultCounts,
         from: Addr,
         to: Addr,
-    ) -> Vec<Duration> {
+    ) -> Deliveries {
+        let mut deliveries = Deliveries { delays: [Duration::ZERO; 2], copies: 0 };
         if self.is_blocked(from, to) {
-            return Vec::new();
+            return deliveries;
         }
         if rng.chance_ppm(faults.loss_ppm) {
             counts.add(FaultKind::Loss);
-            return Vec::new();
+            return deliveries;
         }
-        let copies = if rng.chance_ppm(faults.duplicate_ppm) {
+        deliveries.copies = if rng.chance_ppm(faults.duplicate_ppm) {
             counts.add(FaultKind::Duplicate);
             2
         } else {
             1
         };
-        (0..copies)
-            .map(|_| {
-                let mut delay_ms = rng.between(faults.delay_min_ms, faults.delay_max_ms);
-                if rng.chance_ppm(faults.reorder_ppm) {
-                    counts.add(FaultKind::Reorder);
-                    delay_ms += rng.between(1, 20 * faults.delay_max_ms.max(1));
-                }
-                Duration::from_ms(delay_ms)
-            })
-            .collect()
+        for delay in &mut deliveries.delays[..deliveries.copies] {
+            let mut delay_ms = rng.between(faults.delay_min_ms, faults.delay_max_ms);
+            if rng.chance_ppm(faults.reorder_ppm) {
+                counts.add(FaultKind::Reorder);
+                delay_ms += rng.between(1, 20 * faults.delay_max_ms.max(1));
+            }
+            *delay = Duration::from_ms(delay_ms);
+        }
+        deliveries
     }
 }
 

@@ -2,15 +2,14 @@
 //! their encoding, the client requests and replies, and the network payloads.
 //!
 //! Owns the wire vocabulary only; it does not apply anything (members do) or decide fates (the
-//! network does). Entries are JSON (serde_json): small, readable in traces, stable across runs.
-
-use serde::{Deserialize, Serialize};
+//! network does). Entries are a fixed little-endian layout (no serde: encoding and decoding every
+//! entry on every member is on the simulator's hot path), stable across runs.
 
 use crate::lease::{LeaseError, LeaseId};
 use crate::time::Duration;
 
 /// A replicated operation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Grant {
         id: LeaseId,
@@ -35,7 +34,7 @@ pub enum Op {
 }
 
 /// A log entry's data: the operation and who proposed it (to answer the proposer's waiter).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proposal {
     pub member: usize,
     pub tag: u64,
@@ -43,13 +42,110 @@ pub struct Proposal {
 }
 
 impl Proposal {
+    /// The layout: member (u64), tag (u64), then the operation's kind (u8) and fields; integers
+    /// little-endian, strings as a u64 length and UTF-8 bytes, lists as a u64 count and items.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a proposal always serializes")
+        let mut out = Vec::with_capacity(40);
+        put_u64(&mut out, self.member as u64);
+        put_u64(&mut out, self.tag);
+        match &self.op {
+            Op::Grant { id, ttl_s } => {
+                out.push(0);
+                put_i64(&mut out, *id);
+                put_i64(&mut out, *ttl_s);
+            }
+            Op::Revoke { id, by_expiry } => {
+                out.push(1);
+                put_i64(&mut out, *id);
+                out.push(u8::from(*by_expiry));
+            }
+            Op::Checkpoint { checkpoints } => {
+                out.push(2);
+                put_u64(&mut out, checkpoints.len() as u64);
+                for &(id, remaining_ttl_s) in checkpoints {
+                    put_i64(&mut out, id);
+                    put_i64(&mut out, remaining_ttl_s);
+                }
+            }
+            Op::Put { key, value, lease } => {
+                out.push(3);
+                put_str(&mut out, key);
+                put_str(&mut out, value);
+                put_i64(&mut out, *lease);
+            }
+            Op::Delete { key } => {
+                out.push(4);
+                put_str(&mut out, key);
+            }
+        }
+        out
     }
+
     /// Decodes an entry this simulator wrote; anything else is a programmer error.
     pub fn decode(data: &[u8]) -> Proposal {
-        serde_json::from_slice(data)
-            .unwrap_or_else(|e| panic!("undecodable entry {:?}: {e}", String::from_utf8_lossy(data)))
+        let mut reader = Reader(data);
+        let proposal = reader.proposal();
+        match proposal {
+            Some(proposal) if reader.0.is_empty() => proposal,
+            _ => panic!("undecodable entry {data:?}"),
+        }
+    }
+}
+
+fn put_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_i64(out: &mut Vec<u8>, value: i64) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_u64(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// The unread rest of an entry.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.bytes(1).map(|b| b[0])
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.bytes(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.u64().map(|v| v as i64)
+    }
+    fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(self.u64()?).ok()?;
+        String::from_utf8(self.bytes(len)?.to_vec()).ok()
+    }
+    fn proposal(&mut self) -> Option<Proposal> {
+        let member = usize::try_from(self.u64()?).ok()?;
+        let tag = self.u64()?;
+        let op = match self.u8()? {
+            0 => Op::Grant { id: self.i64()?, ttl_s: self.i64()? },
+            1 => Op::Revoke { id: self.i64()?, by_expiry: self.u8()? != 0 },
+            2 => {
+                let count = self.u64()?;
+                let mut checkpoints = Vec::new();
+                for _ in 0..count {
+                    checkpoints.push((self.i64()?, self.i64()?));
+                }
+                Op::Checkpoint { checkpoints }
+            }
+            3 => Op::Put { key: self.string()?, value: self.string()?, lease: self.i64()? },
+            4 => Op::Delete { key: self.string()? },
+            _ => return None,
+        };
+        Some(Proposal { member, tag, op })
     }
 }
 
@@ -141,3 +237,25 @@ pub enum Payload {
 
 /// The client's request timeout (local time), after which it retries elsewhere.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_ms(1_500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_round_trips() {
+        let ops = [
+            Op::Grant { id: -7, ttl_s: 30 },
+            Op::Revoke { id: i64::MAX, by_expiry: true },
+            Op::Revoke { id: 3, by_expiry: false },
+            Op::Checkpoint { checkpoints: vec![(1, 5), (-2, 0)] },
+            Op::Checkpoint { checkpoints: vec![] },
+            Op::Put { key: "c1/k3".to_owned(), value: "v12".to_owned(), lease: 0 },
+            Op::Delete { key: "é".to_owned() },
+        ];
+        for (tag, op) in ops.into_iter().enumerate() {
+            let proposal = Proposal { member: 2, tag: tag as u64, op };
+            assert_eq!(Proposal::decode(&proposal.encode()), proposal);
+        }
+    }
+}

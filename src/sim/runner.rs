@@ -520,7 +520,7 @@ impl<'t> Sim<'t> {
         let healthy = Faults::none();
         let faults = if self.healing { &healthy } else { &self.resolved.faults };
         let delays = self.network.deliveries(&mut self.streams.network, faults, &mut self.stats.faults, from, to);
-        if let Some((&last, rest)) = delays.split_last() {
+        if let Some((&last, rest)) = delays.delays().split_last() {
             for &delay in rest {
                 self.queue.push(self.now + delay, Event::Deliver { from, to, payload: payload.clone() });
             }

@@ -1,7 +1,8 @@
 //! The event trace of a run: one JSON line per event (and per history note), and a running FNV-1a
-//! hash of the same content (time, sequence number, and the line's fields as they are, before
-//! formatting), so two runs can be compared by hash without keeping or even formatting their
-//! traces, and a traced run hashes exactly as an untraced one.
+//! hash (over bytes, and over whole words for integers) of the same content (time, sequence number,
+//! and the line's fields as they are, before formatting), so two runs can be compared by hash
+//! without keeping or even formatting their traces, and a traced run hashes exactly as an untraced
+//! one.
 //!
 //! Owns the line format and the hash. It never decides what happened (the runner describes events)
 //! and never opens files (the CLI hands it a writer).
@@ -16,15 +17,49 @@ use crate::time::Instant;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
-/// FNV-1a as a `Hasher`, continuing from a running hash.
+/// FNV-1a as a `Hasher`, continuing from a running hash; an integer is one step, not one a byte.
 struct Fnv(u64);
+
+impl Fnv {
+    fn step(&mut self, word: u64) {
+        self.0 ^= word;
+        self.0 = self.0.wrapping_mul(FNV_PRIME);
+    }
+}
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
         for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(FNV_PRIME);
+            self.step(u64::from(byte));
         }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.step(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.step(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.step(value);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.step(value as u64);
+    }
+
+    fn write_i32(&mut self, value: i32) {
+        self.step(value as u64);
+    }
+
+    fn write_i64(&mut self, value: i64) {
+        self.step(value as u64);
+    }
+
+    fn write_isize(&mut self, value: isize) {
+        self.step(value as u64);
     }
 
     fn finish(&self) -> u64 {
