@@ -60,6 +60,9 @@ enum Command {
     /// Tabulate the expiry-index and lessor bench results (run `cargo bench --bench expiry` first):
     /// median ns per op, ratio to EtcdHeap, bytes per lease.
     BenchReport(cli::bench_report::BenchReportArgs),
+    /// The bug zoo: every bug switch (and the correct build) through every engine under one
+    /// budget, as a detection matrix (exit 1 when a cell is not as expected).
+    Zoo(cli::zoo::ZooArgs),
     /// Serve stateright's Explorer for a model on 127.0.0.1.
     Explore {
         #[command(flatten)]
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             trace_dir,
         }),
         Command::BenchReport(args) => cli::bench_report::run(&args),
+        Command::Zoo(args) => cli::zoo::run(&args),
         Command::Explore { model, port } => {
             cli::explore::run(model.model, port, model.checkpoint.0, bug_set(&model.bugs))
         }

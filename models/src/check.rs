@@ -62,11 +62,23 @@ pub struct CheckOptions {
     pub sim_seed: u64,
     /// The simulation stops after this many states.
     pub sim_state_count: usize,
+    /// BFS and DFS stop after about this many states (checked per block of states; `None`: no cap).
+    pub states_max: Option<usize>,
+    /// Stop at the first violation of any of these properties (empty: check every property).
+    pub stop_at_first_of: Vec<&'static str>,
 }
 
 impl CheckOptions {
     pub fn bfs() -> CheckOptions {
-        CheckOptions { strategy: Strategy::Bfs, actions_max: None, threads: 1, sim_seed: 0, sim_state_count: 1_000_000 }
+        CheckOptions {
+            strategy: Strategy::Bfs,
+            actions_max: None,
+            threads: 1,
+            sim_seed: 0,
+            sim_state_count: 1_000_000,
+            states_max: None,
+            stop_at_first_of: Vec::new(),
+        }
     }
     pub fn with_threads(self, threads: usize) -> CheckOptions {
         CheckOptions { threads, ..self }
@@ -133,10 +145,18 @@ where
     M::State: Clone + fmt::Debug + Hash + PartialEq + Send + Sync + Judged,
     M::Action: Clone + fmt::Debug + PartialEq + Send + Sync,
 {
-    let mut builder = model.checker().threads(options.threads.max(1)).finish_when(HasDiscoveries::All);
+    let finish_when = if options.stop_at_first_of.is_empty() {
+        HasDiscoveries::All
+    } else {
+        HasDiscoveries::AnyOf(options.stop_at_first_of.iter().copied().collect())
+    };
+    let mut builder = model.checker().threads(options.threads.max(1)).finish_when(finish_when);
     if let Some(actions_max) = options.actions_max {
         // stateright counts the initial state as depth 1 and does not expand states at the target.
         builder = builder.target_max_depth(actions_max + 2);
+    }
+    if let (Some(states_max), Strategy::Bfs | Strategy::Dfs) = (options.states_max, options.strategy) {
+        builder = builder.target_state_count(states_max);
     }
     match options.strategy {
         Strategy::Bfs => report(builder.spawn_bfs().join()),

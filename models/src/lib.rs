@@ -12,6 +12,8 @@
 //! - [`deepen`]: the shortest counterexample by iterative deepening on `target_max_depth`.
 //! - [`export`]: a lessor-model path as a replay trace file.
 //! - [`small_queue`]: the models' expiry index (sorted inline entries: cheap to clone and hash).
+//! - [`zoo`]: the bug-detection matrix: every bug switch through every engine (proptest runs, both
+//!   models, the simulation) under one budget.
 //!
 //! It deliberately owns no lease semantics and no property: those are the core's (`leasesim`).
 
@@ -22,3 +24,4 @@ pub mod export;
 pub mod lessor;
 pub mod small_queue;
 pub mod verdict;
+pub mod zoo;

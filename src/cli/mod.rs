@@ -9,3 +9,4 @@ pub mod replay;
 pub mod sim;
 pub mod sweep;
 pub mod verify;
+pub mod zoo;

@@ -5,3 +5,4 @@ mod conform;
 mod models;
 mod replay;
 mod sim;
+mod zoo;

@@ -1,0 +1,78 @@
+//! What the zoo expects: for every bug × engine, whether the engine can express the bug (and so
+//! must find it within the budget) or why it cannot; and each engine's scenario — the model
+//! bounds and simulation options every row (the correct build too) runs under.
+//!
+//! Adding a bug to `Bug::ALL` makes the `match` below non-exhaustive: a new switch must say here
+//! which engines find it.
+
+use leasesim::bugs::Bug;
+use leasesim::sim::SimOptions;
+use leasesim::time::Duration;
+
+use super::{Engine, Row};
+use crate::cluster::{ClusterBounds, ClusterModel};
+use crate::lessor::{LessorBounds, LessorModel};
+
+/// Whether an engine must find a row's bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The engine can express the bug and must find it within the budget.
+    Finds,
+    /// The engine cannot express the bug, for this reason; it must find nothing (a finding would
+    /// mean the reason is wrong).
+    Cannot(&'static str),
+    /// The correct build: nothing to find.
+    Nothing,
+}
+
+const NO_STEPPED_RENEW: &str =
+    "the cluster model renews in one step: no revoke lands between a renew's check and its refresh";
+const NO_LOST_LEADER_REVOKE: &str = "the cluster model's leader commits its revokes at once: only a stalled old leader's are lost, and it never leads again";
+const ONE_KEY_PER_LEASE: &str = "the cluster model applies a revoke as one action (no state between its steps is seen) and its client puts one key, which goes at one revision even with the bug";
+
+/// Whether `engine` must find `row`'s bug.
+pub fn expectation(row: Row, engine: Engine) -> Expect {
+    let Row::Bug(bug) = row else { return Expect::Nothing };
+    match (bug, engine) {
+        (_, Engine::Proptest | Engine::LessorModel | Engine::Sim) => Expect::Finds,
+        // A keep-alive at the instant of the deadline, before the scan of that instant.
+        (Bug::Etcd6570 | Bug::Etcd11731, Engine::ClusterModel) => Expect::Finds,
+        (Bug::Etcd10693, Engine::ClusterModel) => Expect::Cannot(NO_LOST_LEADER_REVOKE),
+        (Bug::Etcd20590, Engine::ClusterModel) => Expect::Cannot(NO_STEPPED_RENEW),
+        (Bug::Etcd6098, Engine::ClusterModel) => Expect::Cannot(ONE_KEY_PER_LEASE),
+    }
+}
+
+/// The lessor model every row runs (checkpointing on, etcd's fixed configuration): one lease ID,
+/// a 1 s TTL, one key and 3 s of time, so that the deepest bug (etcd-10693, 8 actions) is within
+/// reach of a small BFS budget (one key suffices for etcd-6098: the lease is removed before it).
+pub fn lessor_model(row: Row) -> LessorModel {
+    let bounds = LessorBounds {
+        lease_ids: vec![1],
+        ttls_s: vec![1],
+        keys: vec!["a".to_owned()],
+        horizon: Duration::from_secs(3),
+        revision_max: 4,
+    };
+    LessorModel::with_bounds(true, row.bugs(), bounds)
+}
+
+/// The cluster model every row runs: its default bounds (2 members, 1 client, TTL 3 s, 3 s of
+/// time, 1 leader change), checkpointing on.
+pub fn cluster_model(row: Row) -> ClusterModel {
+    ClusterModel::with_bounds(true, row.bugs(), ClusterBounds::small())
+}
+
+/// The cluster model's violations that etcd's own design commits, with the correct build too:
+/// not findings of any row, and not false alarms (`leasesim verify` reports them as etcd's).
+pub const CLUSTER_ETCD_DESIGN: [(&str, &str); 1] = [(
+    leasesim::oracle::PROMOTE_EXTENSION_BOUNDED,
+    "dead checkpoint chain: a renew at the instant a lease's checkpoint falls due makes the scan skip it \
+     without rescheduling, so the next leader change resets it to its full TTL",
+)];
+
+/// The simulation options every row runs: the test suite's short swarm runs (40 s of faults,
+/// 25 s of healing).
+pub fn sim_options(row: Row) -> SimOptions {
+    SimOptions { bugs: row.bugs(), ..SimOptions::short() }
+}
