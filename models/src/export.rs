@@ -4,13 +4,12 @@
 //!
 //! Owns only the file's text; the CLI writes it.
 
-use leasesim::trace::Command;
 use stateright::Path;
 
-use crate::lessor::{LessorModel, LessorState};
+use crate::lessor::{LessorAction, LessorModel, LessorState};
 
 /// The trace text that replays `path` of `model`; `title` goes in the header comment.
-pub fn replay_trace(model: &LessorModel, path: &Path<LessorState, Command>, title: &str) -> String {
+pub fn replay_trace(model: &LessorModel, path: &Path<LessorState, LessorAction>, title: &str) -> String {
     let bugs = model.config.lessor.bugs;
     let bug_args: String = bugs.iter().map(|b| format!(" --bug {b}")).collect();
     let mut text = format!(

@@ -23,6 +23,8 @@
 //!
 //! It never returns `None` from `next_state`: disabled commands are filtered in `actions`.
 
+use std::sync::Arc;
+
 use leasesim::bugs::Bugs;
 use leasesim::lease::{EXPIRY_SCAN_PERIOD, LeaseId, LessorConfig};
 use leasesim::oracle::{self, Violation};
@@ -64,6 +66,84 @@ impl LessorBounds {
 pub struct LessorModel {
     pub config: TraceConfig,
     pub bounds: LessorBounds,
+    /// Every command the bounds allow, built once from `config` and `bounds`.
+    commands: Arc<CommandTable>,
+}
+
+/// A lessor-model action: a trace command, shared with the model's table of every command it can
+/// offer, so offering one allocates nothing (a `put` or `delete` owns its key as a `String`).
+pub type LessorAction = Arc<Command>;
+
+/// The commands of one lease ID.
+#[derive(Debug)]
+struct LeaseCommands {
+    revoke_begin: LessorAction,
+    revoke_step: LessorAction,
+    renew_begin: LessorAction,
+    renew_checkpoint: LessorAction,
+    renew_end: LessorAction,
+    ttl: LessorAction,
+    /// One per TTL of the bounds, in their order.
+    grants: Vec<LessorAction>,
+}
+
+/// The commands of one key.
+#[derive(Debug)]
+struct KeyCommands {
+    /// `(lease, put)`: without a lease (lease 0) first, then one per lease ID of the bounds.
+    puts: Vec<(LeaseId, LessorAction)>,
+    delete: LessorAction,
+}
+
+/// Every command the lessor model can offer, by lease ID and key in the bounds' order.
+#[derive(Debug)]
+struct CommandTable {
+    leases: Vec<LeaseCommands>,
+    keys: Vec<KeyCommands>,
+    demote: LessorAction,
+    advance: LessorAction,
+    lose_revokes: LessorAction,
+    promote: LessorAction,
+    restart: LessorAction,
+}
+
+impl CommandTable {
+    fn new(config: &TraceConfig, bounds: &LessorBounds) -> CommandTable {
+        let shared = |command: Command| Arc::new(command);
+        let leases = bounds
+            .lease_ids
+            .iter()
+            .map(|&id| LeaseCommands {
+                revoke_begin: shared(Command::RevokeBegin { id }),
+                revoke_step: shared(Command::RevokeStep { id }),
+                renew_begin: shared(Command::RenewBegin { id }),
+                renew_checkpoint: shared(Command::RenewCheckpoint { id }),
+                renew_end: shared(Command::RenewEnd { id }),
+                ttl: shared(Command::Ttl { id, keys: false }),
+                grants: bounds.ttls_s.iter().map(|&ttl_s| shared(Command::Grant { id, ttl_s })).collect(),
+            })
+            .collect();
+        let keys = bounds
+            .keys
+            .iter()
+            .map(|key| KeyCommands {
+                puts: std::iter::once(0)
+                    .chain(bounds.lease_ids.iter().copied())
+                    .map(|lease| (lease, shared(Command::Put { key: key.clone(), value: "v".to_owned(), lease })))
+                    .collect(),
+                delete: shared(Command::Delete { key: key.clone() }),
+            })
+            .collect();
+        CommandTable {
+            leases,
+            keys,
+            demote: shared(Command::Demote),
+            advance: shared(Command::Advance { by: EXPIRY_SCAN_PERIOD }),
+            lose_revokes: shared(Command::LoseRevokes { count: 1 }),
+            promote: shared(Command::Promote { extend: config.election_timeout }),
+            restart: shared(Command::Restart),
+        }
+    }
 }
 
 /// Events seen on the path so far (for the `sometimes` properties that cannot be read off the
@@ -103,7 +183,9 @@ impl LessorModel {
             bugs,
             ..LessorConfig::server_defaults()
         };
-        LessorModel { config: TraceConfig { lessor, election_timeout: Duration::from_ms(500) }, bounds }
+        let config = TraceConfig { lessor, election_timeout: Duration::from_ms(500) };
+        let commands = Arc::new(CommandTable::new(&config, &bounds));
+        LessorModel { config, bounds, commands }
     }
 
     /// The lessor model's space is not exhausted by its own bounds in reasonable time (measured
@@ -142,16 +224,18 @@ fn checkpoint_applies(_: &LessorModel, state: &LessorState) -> bool {
 
 impl Model for LessorModel {
     type State = LessorState;
-    type Action = Command;
+    type Action = LessorAction;
 
     fn init_states(&self) -> Vec<LessorState> {
         vec![LessorState { member: Replayer::with_queue(self.config.clone()), seen: 0, violation: None }]
     }
 
-    fn actions(&self, state: &LessorState, actions: &mut Vec<Command>) {
+    fn actions(&self, state: &LessorState, actions: &mut Vec<LessorAction>) {
         if state.violation.is_some() {
             return; // a violation ends the path
         }
+        let table = &*self.commands;
+        let offer = |actions: &mut Vec<LessorAction>, command: &LessorAction| actions.push(Arc::clone(command));
         let member = &state.member;
         let (lessor, kv) = (member.lessor(), member.kv());
         let (renews, revokes) = (member.renews_in_flight(), member.revokes_in_flight());
@@ -160,70 +244,71 @@ impl Model for LessorModel {
         // goes through the log (grants, puts, deletes, checkpoints, other revokes, the scans' revokes)
         // can interleave; renews (gRPC goroutines) and demote (the raft goroutine) can.
         let applying = !revokes.is_empty();
-        for &id in &self.bounds.lease_ids {
+        for (&id, lease) in self.bounds.lease_ids.iter().zip(&table.leases) {
             let exists = lessor.lookup(id).is_some();
             if revokes.contains_key(&id) {
-                actions.push(Command::RevokeStep { id });
+                offer(actions, &lease.revoke_step);
             }
             match renews.get(&id) {
                 // The replayer clears `needs_checkpoint` once the round trip is done.
                 Some(ticket) if ticket.needs_checkpoint => {
                     if !applying {
-                        actions.push(Command::RenewCheckpoint { id })
+                        offer(actions, &lease.renew_checkpoint)
                     }
                 }
-                Some(_) => actions.push(Command::RenewEnd { id }),
-                None if exists && primary => actions.push(Command::RenewBegin { id }),
+                Some(_) => offer(actions, &lease.renew_end),
+                None if exists && primary => offer(actions, &lease.renew_begin),
                 None => {}
             }
             if exists && primary {
-                actions.push(Command::Ttl { id, keys: false });
+                offer(actions, &lease.ttl);
             }
         }
         if primary {
-            actions.push(Command::Demote);
+            offer(actions, &table.demote);
         }
         if applying {
             return;
         }
         if renews.is_empty() && member.now() + EXPIRY_SCAN_PERIOD <= Instant::EPOCH + self.bounds.horizon {
-            actions.push(Command::Advance { by: EXPIRY_SCAN_PERIOD });
+            offer(actions, &table.advance);
         }
-        for &id in &self.bounds.lease_ids {
+        for (&id, lease) in self.bounds.lease_ids.iter().zip(&table.leases) {
             if lessor.lookup(id).is_some() {
-                actions.push(Command::RevokeBegin { id });
+                offer(actions, &lease.revoke_begin);
             } else {
-                actions.extend(self.bounds.ttls_s.iter().map(|&ttl_s| Command::Grant { id, ttl_s }));
+                actions.extend(lease.grants.iter().cloned());
             }
         }
-        for key in &self.bounds.keys {
+        for (key, commands) in self.bounds.keys.iter().zip(&table.keys) {
             if kv.revision() < self.bounds.revision_max {
-                let leases = std::iter::once(0).chain(self.bounds.lease_ids.iter().copied());
-                for lease in leases.filter(|&l| l == 0 || lessor.lookup(l).is_some()) {
-                    actions.push(Command::Put { key: key.clone(), value: "v".to_owned(), lease });
+                for (lease, put) in &commands.puts {
+                    if *lease == 0 || lessor.lookup(*lease).is_some() {
+                        offer(actions, put);
+                    }
                 }
             }
             if kv.get(key).is_some() {
-                actions.push(Command::Delete { key: key.clone() });
+                offer(actions, &commands.delete);
             }
         }
         if primary && member.revokes_to_lose() == 0 && lessor.lease_count() > 0 {
-            actions.push(Command::LoseRevokes { count: 1 });
+            offer(actions, &table.lose_revokes);
         }
         if !primary {
-            actions.push(Command::Promote { extend: self.config.election_timeout });
+            offer(actions, &table.promote);
         }
-        actions.push(Command::Restart);
+        offer(actions, &table.restart);
     }
 
-    fn next_state(&self, state: &LessorState, command: Command) -> Option<LessorState> {
+    fn next_state(&self, state: &LessorState, command: LessorAction) -> Option<LessorState> {
         let mut next = state.clone();
         let keys_before = next.member.kv().len();
         let (reply, verdict) = next
             .member
             .execute(&command)
             .unwrap_or_else(|e| panic!("the lessor model offered `{command}` where it is not allowed: {e}"));
-        match command {
+        match *command {
             Command::RenewEnd { .. } if reply.starts_with("ok") => next.seen |= SEEN_RENEW_OK,
             Command::Advance { .. } | Command::RevokeStep { .. } if next.member.kv().len() < keys_before => {
                 next.seen |= SEEN_REVOKE_DELETED_KEY;
@@ -235,7 +320,7 @@ impl Model for LessorModel {
         Some(next)
     }
 
-    fn format_action(&self, command: &Command) -> String {
+    fn format_action(&self, command: &LessorAction) -> String {
         command.to_string()
     }
 
