@@ -76,6 +76,15 @@ impl Kv {
         self.keys.is_empty()
     }
 
+    /// Of the keys starting with `prefix`, the one created first (smallest create revision), as
+    /// etcd's `Get(prefix, WithFirstCreate())` answers: the owner in etcd's lock recipe.
+    pub fn first_created(&self, prefix: &str) -> Option<(&String, &KeyValue)> {
+        self.keys
+            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .min_by_key(|(_, kv)| kv.create_revision)
+    }
+
     /// Put(key, value, lease): a lease that does not exist fails with `LeaseNotFound` and writes
     /// nothing; otherwise the key moves from its old lease (if another) to the new one.
     pub fn put<Q: ExpiryQueue>(
@@ -202,6 +211,19 @@ mod tests {
         assert_eq!(kv.revision(), 6);
         assert_eq!(kv.digest(), kv.recomputed_digest());
         lessor.assert_consistent();
+    }
+
+    #[test]
+    fn first_created_is_the_oldest_key_under_the_prefix_only() {
+        let (mut kv, mut lessor) = (Kv::new(), leader());
+        assert_eq!(kv.first_created("lock/"), None);
+        kv.put(&mut lessor, "lock/b", "", NO_LEASE).expect("put");
+        kv.put(&mut lessor, "lock/a", "", NO_LEASE).expect("put");
+        kv.put(&mut lessor, "lock0", "", NO_LEASE).expect("put");
+        kv.put(&mut lessor, "lock/b", "again", NO_LEASE).expect("a rewrite keeps its create revision");
+        assert_eq!(kv.first_created("lock/").map(|(k, v)| (k.as_str(), v.create_revision)), Some(("lock/b", 2)));
+        kv.delete(&mut lessor, "lock/b");
+        assert_eq!(kv.first_created("lock/").map(|(k, _)| k.as_str()), Some("lock/a"));
     }
 
     #[test]

@@ -33,9 +33,14 @@ pub const REVOKED_IN_TIME: &str = "revoked_in_time";
 /// checkpoint interval (the staleness of the last checkpoint) plus the drift bound. Without
 /// checkpoints every promote resets leases to their full TTL (etcd issue 9888).
 pub const PROMOTE_EXTENSION_BOUNDED: &str = "promote_extension_bounded";
+/// Locks built on leases (the simulator's lock workload): at the protected storage, the accepted
+/// writes of two lock holders never interleave. Once a write from a later tenure (a lock key with
+/// a higher create revision) is accepted, no write from an earlier tenure is (Jepsen's etcd 3.4.3
+/// finding without fencing; Kleppmann's fencing tokens restore it).
+pub const LOCK_EXCLUSIVE: &str = "lock_exclusive";
 
 /// Every property name, in report order.
-pub const ALL_PROPERTIES: [&str; 9] = [
+pub const ALL_PROPERTIES: [&str; 10] = [
     NO_KEY_OUTLIVES_ITS_LEASE,
     RENEW_NEVER_RESURRECTS,
     NO_EARLY_REVOKE,
@@ -45,6 +50,7 @@ pub const ALL_PROPERTIES: [&str; 9] = [
     EXPIRY_QUEUE_BOUNDED,
     REVOKED_IN_TIME,
     PROMOTE_EXTENSION_BOUNDED,
+    LOCK_EXCLUSIVE,
 ];
 
 /// A broken property and what broke it.
@@ -522,6 +528,55 @@ impl History {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Locks built on leases, judged at the protected storage in true time.
+
+/// The first accepted write of the latest tenure the storage has seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct TenureWrite {
+    client: usize,
+    token: i64,
+    at: Instant,
+}
+
+/// The accepted protected writes, as `lock_exclusive` needs them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LockWrites {
+    latest: Option<TenureWrite>,
+}
+
+impl LockWrites {
+    pub fn new() -> LockWrites {
+        LockWrites::default()
+    }
+
+    /// The latest tenure that wrote: its holder, token and first accepted write.
+    pub fn latest(&self) -> Option<(usize, i64, Instant)> {
+        self.latest.map(|l| (l.client, l.token, l.at))
+    }
+
+    /// `lock_exclusive`: the storage accepted, at true time `at`, a write from `client` as the
+    /// holder of the lock key created at revision `token`. It must not come from an earlier tenure
+    /// than one that has already written: that is two holders writing at once.
+    pub fn on_accepted(&mut self, at: Instant, client: usize, token: i64) -> Verdict {
+        match self.latest {
+            Some(latest) if token < latest.token => Err(Violation::new(
+                LOCK_EXCLUSIVE,
+                format!(
+                    "two lock holders: c{client} (lock key created at revision {token}) wrote at {at} after c{} \
+                     (lock key created at revision {}, a later tenure) had written as holder at {}",
+                    latest.client, latest.token, latest.at
+                ),
+            )),
+            Some(latest) if token == latest.token => Ok(()),
+            _ => {
+                self.latest = Some(TenureWrite { client, token, at });
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,6 +699,17 @@ mod tests {
             }
         }
         assert_eq!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn lock_writes_of_an_earlier_tenure_after_a_later_one_are_two_holders() {
+        let mut writes = LockWrites::new();
+        assert_eq!(writes.on_accepted(Instant(100), 0, 7), Ok(()));
+        assert_eq!(writes.on_accepted(Instant(200), 0, 7), Ok(()), "one holder writes again");
+        assert_eq!(writes.on_accepted(Instant(300), 1, 9), Ok(()), "the next tenure begins");
+        let err = writes.on_accepted(Instant(400), 0, 7).unwrap_err();
+        assert_eq!(err.property, LOCK_EXCLUSIVE);
+        assert!(err.detail.contains("c0") && err.detail.contains("c1") && err.detail.contains("300"), "{err}");
     }
 
     #[test]

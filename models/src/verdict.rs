@@ -38,6 +38,7 @@ where
         holds::<M, 6>,
         holds::<M, 7>,
         holds::<M, 8>,
+        holds::<M, 9>,
     ];
     names
         .iter()

@@ -55,6 +55,14 @@ pub struct RunArgs {
     /// Switch a bug back on (repeatable), e.g. `--bug etcd-6570`.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<Bug>,
+    /// The lock workload: clients take a lock built on leases (etcd's recipe) and write to a
+    /// protected storage while they believe they hold it; `lock_exclusive` is judged there.
+    #[arg(long)]
+    locks: bool,
+    /// With `--locks`: the storage rejects writes with a fencing token (the lock key's create
+    /// revision) below the highest it accepted.
+    #[arg(long)]
+    fencing: bool,
 }
 
 impl RunArgs {
@@ -75,6 +83,8 @@ impl RunArgs {
         o.checkpoint_persist = self.checkpoint_persist.unwrap_or(o.checkpoint_persist);
         o.checkpoint_interval = self.checkpoint_interval.unwrap_or(o.checkpoint_interval);
         o.bugs = self.bugs.iter().fold(o.bugs, |set, bug| set.with(*bug));
+        o.locks = self.locks;
+        o.fencing = self.fencing;
         o.validate()?;
         Ok(o)
     }

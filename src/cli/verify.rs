@@ -155,6 +155,7 @@ fn sweep_column(seeds: Range<u64>, bugs: Bugs, jobs: usize) -> Column {
     let unexpected: Vec<&leasesim::sim::Report> = result.failures.iter().filter(|r| !is_race(r)).collect();
     let statuses = oracle::ALL_PROPERTIES
         .iter()
+        .filter(|&&name| name != oracle::LOCK_EXCLUSIVE || options.locks) // judged only with the lock workload
         .map(|&name| {
             let failing = result.failures.iter().filter(|r| r.violation.as_ref().is_some_and(|v| v.property == name));
             let count = failing.count();

@@ -6,12 +6,17 @@
 //! keeping leases alive at random so that they really expire. Requests time out and are retried
 //! against another member.
 //!
+//! In the lock workload a client runs a [`LockRecipe`] instead of its random actions; the recipe
+//! uses the client's requests, retries and keep-alive loop for its session lease, and its random
+//! choices are `ClientOp::LockAcquire` operations like any other client operation.
+//!
 //! Owns the client's view only: it never judges anything (the oracle does, at the member that
 //! produced a reply) and reads its own clock only through the `now` it is given.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
+use super::lock::{LockRecipe, Tenure};
 use super::network::Addr;
 use super::proto::{Payload, REQUEST_TIMEOUT, Reply, Request};
 use super::rng::SimRng;
@@ -26,6 +31,8 @@ const KEEPALIVE_RESEND: Duration = Duration::from_ms(500);
 const ACT_ONE_IN_POLLS: u64 = 8;
 /// Below its lease quota a client grants one more on average once per this many polls.
 const GRANT_ONE_IN_POLLS: u64 = 5;
+/// An idle lock client tries to take the lock on average once per this many polls.
+const LOCK_ONE_IN_POLLS: u64 = 5;
 /// Grants, puts and revokes are tried this many times before the client gives up.
 const MAX_ATTEMPTS: u32 = 4;
 
@@ -73,6 +80,29 @@ pub struct Client {
     next_timer: Instant,
     /// A lease stopped being kept alive since the last pass over the leases (it is to be dropped).
     stopped: bool,
+    /// The lock recipe this client runs instead of its random actions (the lock workload).
+    lock: Option<LockRecipe>,
+}
+
+/// What a client knows of one of its leases (for the lock recipe's session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub granted: bool,
+    pub keepalive: bool,
+    /// The local keep-alive deadline.
+    pub deadline: Instant,
+}
+
+impl Session {
+    /// The client believes the lease alive: its keep-alive runs and its deadline has not passed.
+    pub fn alive(&self, now: Instant) -> bool {
+        self.granted && self.keepalive && now < self.deadline
+    }
+}
+
+/// Requests retried (against another member) when they time out or find no leader.
+fn retried(request: &Request) -> bool {
+    matches!(request, Request::Grant { .. } | Request::Put { .. } | Request::Revoke { .. } | Request::LockTxn { .. })
 }
 
 /// One operation a client chose (by its RNG, in a seeded run) or is given (from a schedule): the
@@ -106,6 +136,13 @@ pub enum ClientOp {
         id: LeaseId,
         keep_alive: bool,
     },
+    /// The lock workload: take the lock with a new session lease, and hold it for this tenure
+    /// (skipped unless the client's lock recipe is idle).
+    LockAcquire {
+        id: LeaseId,
+        ttl_s: i64,
+        tenure: Tenure,
+    },
 }
 
 impl fmt::Display for ClientOp {
@@ -121,6 +158,7 @@ impl fmt::Display for ClientOp {
             ClientOp::Revoke { id, keep_alive } => {
                 write!(f, "revoke {id}{}", if *keep_alive { " +keepalive" } else { "" })
             }
+            ClientOp::LockAcquire { id, ttl_s, tenure } => write!(f, "lock with lease {id} ttl={ttl_s}s, {tenure}"),
         }
     }
 }
@@ -150,7 +188,36 @@ impl Client {
             switches: Switches::Drawn,
             next_timer: Instant::EPOCH,
             stopped: false,
+            lock: None,
         }
+    }
+
+    /// This client runs the lock recipe instead of its random actions.
+    pub fn with_lock(self) -> Client {
+        Client { lock: Some(LockRecipe::new()), ..self }
+    }
+
+    /// Whether this client runs the lock recipe and is the lock's owner by its last answer.
+    pub fn owns_lock(&self) -> bool {
+        self.lock.as_ref().is_some_and(LockRecipe::owns)
+    }
+
+    /// What this client knows of lease `id`, if it still holds it.
+    pub fn session(&self, id: LeaseId) -> Option<Session> {
+        self.leases.get(&id).map(|l| Session { granted: l.granted, keepalive: l.keepalive, deadline: l.deadline })
+    }
+
+    /// Stops keeping lease `id` alive.
+    pub fn stop_keepalive(&mut self, id: LeaseId) {
+        if let Some(lease) = self.leases.get_mut(&id) {
+            lease.keepalive = false;
+            self.stopped = true;
+        }
+    }
+
+    /// Sends a new request (first attempt).
+    pub fn request(&mut self, now: Instant, request: Request, out: &mut Vec<(Addr, Payload)>) {
+        self.send(now, request, 1, out);
     }
 
     /// From now on, log every endpoint-switch draw (see `switch_draws`).
@@ -213,6 +280,15 @@ impl Client {
     ) -> Vec<ClientOp> {
         self.timers(now, rng, out);
         let mut chosen = Vec::new();
+        if let Some(lock) = &self.lock {
+            if active && lock.is_idle() && rng.one_in(LOCK_ONE_IN_POLLS) {
+                let (id, ttl_s) = self.draw_grant(rng);
+                chosen.push(ClientOp::LockAcquire { id, ttl_s, tenure: Tenure::draw(rng) });
+                self.perform(now, chosen[0].clone(), out);
+            }
+            self.lock_step(now, out);
+            return chosen;
+        }
         if active && self.leases.len() < self.config.leases_max && rng.one_in(GRANT_ONE_IN_POLLS) {
             chosen.push(self.choose_grant(rng));
             self.perform(now, chosen[0].clone(), out);
@@ -239,6 +315,15 @@ impl Client {
         for op in ops {
             self.perform(now, op, out);
         }
+        self.lock_step(now, out);
+    }
+
+    /// The lock recipe's step, after the timers and the operations of this poll.
+    fn lock_step(&mut self, now: Instant, out: &mut Vec<(Addr, Payload)>) {
+        if let Some(mut lock) = self.lock.take() {
+            lock.poll(self, now, out);
+            self.lock = Some(lock);
+        }
     }
 
     /// Time-outs and retries, and the keep-alive loop.
@@ -250,8 +335,7 @@ impl Client {
         }
         for req in timed_out {
             let flight = self.in_flight.remove(&req).expect("listed above");
-            let retry = matches!(flight.request, Request::Grant { .. } | Request::Put { .. } | Request::Revoke { .. });
-            if retry && flight.attempts < MAX_ATTEMPTS {
+            if retried(&flight.request) && flight.attempts < MAX_ATTEMPTS {
                 self.send(now, flight.request, flight.attempts + 1, out);
             } else if let Request::Grant { id, .. } = flight.request {
                 if self.leases.get(&id).is_some_and(|l| !l.granted) {
@@ -316,11 +400,17 @@ impl Client {
     }
 
     fn choose_grant(&mut self, rng: &mut SimRng) -> ClientOp {
+        let (id, ttl_s) = self.draw_grant(rng);
+        ClientOp::Grant { id, ttl_s }
+    }
+
+    /// A new lease ID and a TTL for it.
+    fn draw_grant(&mut self, rng: &mut SimRng) -> (LeaseId, i64) {
         self.next_lease += 1;
         let magnitude = (self.index as i64 + 1) * 1_000_000 + self.next_lease;
         let id = if self.next_lease % 5 == 0 { -magnitude } else { magnitude };
         let ttl_s = rng.between_i64(self.config.ttl_min_s, self.config.ttl_max_s);
-        ClientOp::Grant { id, ttl_s }
+        (id, ttl_s)
     }
 
     /// One random action (or none: nothing to act on, or the lease quota is full).
@@ -394,6 +484,12 @@ impl Client {
                     }
                 }
             }
+            ClientOp::LockAcquire { id, ttl_s, tenure } => {
+                if self.lock.as_ref().is_some_and(LockRecipe::is_idle) && !self.leases.contains_key(&id) {
+                    self.perform(now, ClientOp::Grant { id, ttl_s }, out);
+                    self.lock.as_mut().expect("checked above").start(id, tenure);
+                }
+            }
         }
     }
 
@@ -427,9 +523,17 @@ impl Client {
                     self.stopped = true;
                 }
             }
+            (Request::LockTxn { key, .. } | Request::LockOwner { key, .. }, reply)
+                if !matches!(reply, Reply::Unavailable) =>
+            {
+                if let Some(mut lock) = self.lock.take() {
+                    lock.on_reply(self, &key, reply);
+                    self.lock = Some(lock);
+                }
+            }
             (request, Reply::Unavailable) => {
                 self.switch_endpoint(rng);
-                if matches!(request, Request::Grant { .. } | Request::Put { .. } | Request::Revoke { .. }) {
+                if retried(&request) {
                     // Retried (elsewhere) at the next poll, as a timed-out request would be.
                     let sent = Instant(now.as_ms().saturating_sub(REQUEST_TIMEOUT.as_ms()));
                     self.in_flight.insert(req, InFlight { request, sent, attempts: flight.attempts });

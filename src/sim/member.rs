@@ -298,7 +298,7 @@ impl Member {
             Payload::Request { client, req, request, forwarded } => {
                 self.on_request(now, from, client, req, request, forwarded, out);
             }
-            Payload::Reply { .. } => {} // members receive no replies
+            Payload::Reply { .. } | Payload::ProtectedWrite { .. } => {} // not for members
         }
         self.process_ready(now, out);
     }
@@ -364,6 +364,8 @@ impl Member {
             Request::Revoke { id } => Op::Revoke { id, by_expiry: false },
             Request::Put { key, lease } => Op::Put { value: format!("v{req}"), key, lease },
             Request::Delete { key } => Op::Delete { key },
+            Request::LockTxn { prefix, key, lease } => Op::LockTxn { prefix, key, lease },
+            Request::LockOwner { prefix, key } => Op::LockOwner { prefix, key },
         };
         if let Err(()) = self.propose_now(op, Pending::Client(waiter.clone())) {
             self.reply(&waiter, Reply::Unavailable, out);
@@ -748,9 +750,31 @@ impl Member {
                 self.kv.delete(&mut self.lessor, &key);
                 Reply::Deleted { key }
             }
+            Op::LockTxn { prefix, key, lease } => {
+                // etcd's Mutex: `If(CreateRevision(key) == 0).Then(Put(key, lease))`, then the owner.
+                let put = if self.kv.get(&key).is_none() {
+                    self.touch_key(&key, lease);
+                    self.kv.put(&mut self.lessor, &key, "", lease).map(|_| ())
+                } else {
+                    Ok(())
+                };
+                match put {
+                    Ok(()) => self.lock_state(&prefix, &key),
+                    Err(e) => Reply::Failed(e),
+                }
+            }
+            Op::LockOwner { prefix, key } => self.lock_state(&prefix, &key),
         };
         if let Some(waiter) = waiter {
             self.reply(&waiter, reply, out);
+        }
+    }
+
+    /// The lock recipe's view: `key`'s create revision and the owner (first-created key) of `prefix`.
+    fn lock_state(&self, prefix: &str, key: &str) -> Reply {
+        Reply::LockState {
+            mine: self.kv.get(key).map(|e| e.create_revision),
+            owner: self.kv.first_created(prefix).map(|(k, e)| (k.clone(), e.create_revision)),
         }
     }
 

@@ -4,13 +4,15 @@
 //!
 //! Owns everything random and everything timed in a run (`rng`, `world`, `clock`), the wire
 //! (`proto`, `network`), the members and clients (`member`, `client`), the faults (`faults`), the
-//! run itself (`runner`, `options`, `report`, `trace`), its choices made explicit (`schedule`) and sweeps over many seeds (`sweep`). Built
-//! on the core (lessor, KV, oracle), never the reverse; it reads no wall clock and no environment
-//! (the CLI does).
+//! lock workload and its protected storage (`lock`), the run itself (`runner`, `options`, `report`,
+//! `trace`), its choices made explicit (`schedule`) and sweeps over many seeds (`sweep`). Built on
+//! the core (lessor, KV, oracle), never the reverse; it reads no wall clock and no environment (the
+//! CLI does).
 
 pub mod client;
 pub mod clock;
 pub mod faults;
+pub mod lock;
 pub mod member;
 pub mod minimize;
 pub mod network;

@@ -16,6 +16,8 @@ use crate::time::Duration;
 pub enum Addr {
     Member(usize),
     Client(usize),
+    /// The storage lock holders write to (the lock workload only); never partitioned.
+    Storage,
 }
 
 impl fmt::Display for Addr {
@@ -23,6 +25,7 @@ impl fmt::Display for Addr {
         match self {
             Addr::Member(i) => write!(f, "m{}", i + 1),
             Addr::Client(i) => write!(f, "c{i}"),
+            Addr::Storage => f.write_str("storage"),
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use super::faults::Faults;
+use super::lock::ClientStalls;
 use super::rng::SimRng;
 use crate::bugs::Bugs;
 use crate::time::Duration;
@@ -109,6 +110,13 @@ pub struct SimOptions {
     /// The lessor's checkpoint interval (etcd: 5 min; scaled down here to fit short TTLs).
     pub checkpoint_interval: Duration,
     pub bugs: Bugs,
+    /// The lock workload: every client runs etcd's lock recipe and writes to the protected
+    /// storage while it believes it holds the lock (`sim::lock`); with swarm faults, client
+    /// stalls are drawn per seed too.
+    pub locks: bool,
+    /// With `locks`: the storage rejects writes whose fencing token (the lock key's create
+    /// revision) is below the highest it accepted.
+    pub fencing: bool,
 }
 
 impl SimOptions {
@@ -129,12 +137,19 @@ impl SimOptions {
             checkpoint_persist: Switch::Seed,
             checkpoint_interval: Duration::from_secs(4),
             bugs: Bugs::NONE,
+            locks: false,
+            fencing: false,
         }
     }
 
     /// A short run for large sweeps in tests: 40 simulated seconds plus 25 s healing.
     pub fn short() -> SimOptions {
         SimOptions { duration: Duration::from_secs(40), heal: Duration::from_secs(25), ..SimOptions::standard() }
+    }
+
+    /// The lock workload (`--locks`, with `--fencing` if `fencing`) on the standard run.
+    pub fn locks(fencing: bool) -> SimOptions {
+        SimOptions { locks: true, fencing, ..SimOptions::standard() }
     }
 
     /// Checks the values; the message says what is wrong.
@@ -153,6 +168,9 @@ impl SimOptions {
         }
         if self.checkpoint_interval < Duration::from_ms(500) {
             return Err(format!("--checkpoint-interval must be at least 500ms (got {})", self.checkpoint_interval));
+        }
+        if self.fencing && !self.locks {
+            return Err("--fencing needs --locks (it fences the lock holders' writes)".to_owned());
         }
         Ok(())
     }
@@ -182,6 +200,12 @@ impl SimOptions {
         for bug in self.bugs.iter() {
             args.push_str(&format!(" --bug {bug}"));
         }
+        if self.locks {
+            args.push_str(" --locks");
+        }
+        if self.fencing {
+            args.push_str(" --fencing");
+        }
         args
     }
 
@@ -197,6 +221,8 @@ pub struct Resolved {
     pub faults: Faults,
     pub checkpointing: bool,
     pub checkpoint_persist: bool,
+    /// The lock workload's client stalls (drawn only with locks and swarm faults).
+    pub client_stalls: Option<ClientStalls>,
 }
 
 impl Resolved {
@@ -210,12 +236,23 @@ impl Resolved {
         }
         let checkpointing = options.checkpointing.resolve(rng);
         let checkpoint_persist = options.checkpoint_persist.resolve(rng);
-        Resolved { faults, checkpointing, checkpoint_persist }
+        // Drawn last and only for the lock workload, so that other runs draw exactly as before.
+        let client_stalls =
+            if options.locks && options.faults == FaultMode::Swarm { ClientStalls::draw(rng) } else { None };
+        Resolved { faults, checkpointing, checkpoint_persist, client_stalls }
     }
 }
 
 impl fmt::Display for Resolved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "checkpointing={} checkpoint_persist={} {}", self.checkpointing, self.checkpoint_persist, self.faults)
+        write!(
+            f,
+            "checkpointing={} checkpoint_persist={} {}",
+            self.checkpointing, self.checkpoint_persist, self.faults
+        )?;
+        if let Some(stalls) = self.client_stalls {
+            write!(f, " client_stall_every_ms={} client_stall_max_ms={}", stalls.every_ms, stalls.max_ms)?;
+        }
+        Ok(())
     }
 }

@@ -1,10 +1,12 @@
-//! What travels in a run: the replicated log entries (Grant, Revoke, Checkpoint, Put, Delete) and
-//! their encoding, the client requests and replies, and the network payloads.
+//! What travels in a run: the replicated log entries (Grant, Revoke, Checkpoint, Put, Delete, and
+//! the lock recipe's transaction and read) and their encoding, the client requests and replies, and
+//! the network payloads (including lock holders' writes to the protected storage).
 //!
 //! Owns the wire vocabulary only; it does not apply anything (members do) or decide fates (the
 //! network does). Entries are a fixed little-endian layout (no serde: encoding and decoding every
 //! entry on every member is on the simulator's hot path), stable across runs.
 
+use crate::kv::Revision;
 use crate::lease::{LeaseError, LeaseId};
 use crate::time::Duration;
 
@@ -29,6 +31,18 @@ pub enum Op {
         lease: LeaseId,
     },
     Delete {
+        key: String,
+    },
+    /// etcd's lock recipe in one transaction (`concurrency.Mutex.tryAcquire`): put `key` under
+    /// `lease` unless it exists, then read the owner of `prefix` (its first-created key).
+    LockTxn {
+        prefix: String,
+        key: String,
+        lease: LeaseId,
+    },
+    /// A linearizable read (through the log) of the owner of `prefix` and of `key`'s create revision.
+    LockOwner {
+        prefix: String,
         key: String,
     },
 }
@@ -75,6 +89,17 @@ impl Proposal {
             }
             Op::Delete { key } => {
                 out.push(4);
+                put_str(&mut out, key);
+            }
+            Op::LockTxn { prefix, key, lease } => {
+                out.push(5);
+                put_str(&mut out, prefix);
+                put_str(&mut out, key);
+                put_i64(&mut out, *lease);
+            }
+            Op::LockOwner { prefix, key } => {
+                out.push(6);
+                put_str(&mut out, prefix);
                 put_str(&mut out, key);
             }
         }
@@ -143,6 +168,8 @@ impl Reader<'_> {
             }
             3 => Op::Put { key: self.string()?, value: self.string()?, lease: self.i64()? },
             4 => Op::Delete { key: self.string()? },
+            5 => Op::LockTxn { prefix: self.string()?, key: self.string()?, lease: self.i64()? },
+            6 => Op::LockOwner { prefix: self.string()?, key: self.string()? },
             _ => return None,
         };
         Some(Proposal { member, tag, op })
@@ -174,6 +201,17 @@ pub enum Request {
         id: LeaseId,
     },
     Leases,
+    /// See [`Op::LockTxn`].
+    LockTxn {
+        prefix: String,
+        key: String,
+        lease: LeaseId,
+    },
+    /// See [`Op::LockOwner`].
+    LockOwner {
+        prefix: String,
+        key: String,
+    },
 }
 
 impl Request {
@@ -213,6 +251,12 @@ pub enum Reply {
     Leases {
         count: usize,
     },
+    /// The answer to a lock request: the asker's key's create revision (`None`: the key is gone)
+    /// and the owner of the prefix (its first-created key and that key's create revision).
+    LockState {
+        mine: Option<Revision>,
+        owner: Option<(String, Revision)>,
+    },
     Failed(LeaseError),
     /// No leader, not primary, proposal dropped, leadership not confirmed: try again elsewhere.
     Unavailable,
@@ -233,6 +277,13 @@ pub enum Payload {
         req: u64,
         reply: Reply,
     },
+    /// A lock holder's write to the protected storage (outside etcd), carrying the create revision
+    /// of the holder's lock key as its fencing token.
+    ProtectedWrite {
+        client: usize,
+        lease: LeaseId,
+        token: Revision,
+    },
 }
 
 /// The client's request timeout (local time), after which it retries elsewhere.
@@ -252,6 +303,8 @@ mod tests {
             Op::Checkpoint { checkpoints: vec![] },
             Op::Put { key: "c1/k3".to_owned(), value: "v12".to_owned(), lease: 0 },
             Op::Delete { key: "é".to_owned() },
+            Op::LockTxn { prefix: "lock/l0/".to_owned(), key: "lock/l0/-5".to_owned(), lease: -5 },
+            Op::LockOwner { prefix: "lock/l0/".to_owned(), key: "lock/l0/7".to_owned() },
         ];
         for (tag, op) in ops.into_iter().enumerate() {
             let proposal = Proposal { member: 2, tag: tag as u64, op };

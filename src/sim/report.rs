@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::faults::{FaultCounts, FaultKind};
+use super::lock::LockStats;
 use super::options::{Resolved, SimOptions};
 use crate::lease::LeaseId;
 use crate::oracle::Violation;
@@ -36,6 +37,8 @@ pub struct Stats {
     /// late, or still alive at the end), and which lease.
     pub max_outlived: Duration,
     pub max_outlived_lease: LeaseId,
+    /// The lock workload's numbers (all zero without it).
+    pub locks: LockStats,
 }
 
 impl Stats {
@@ -60,6 +63,7 @@ impl Stats {
         self.ttl_resets_beyond_bound += other.ttl_resets_beyond_bound;
         self.faults.merge(&other.faults);
         self.note_outlived(other.max_outlived_lease, other.max_outlived);
+        self.locks.merge(&other.locks);
     }
 
     /// The statistics as `name: value` lines.
@@ -87,6 +91,7 @@ impl Stats {
             self.max_outlived.as_ms() as f64 / 1000.0,
             self.max_outlived_lease
         );
+        s.push_str(&self.locks.line());
         s
     }
 

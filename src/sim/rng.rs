@@ -76,6 +76,9 @@ pub struct Streams {
     pub members: SimRng,
     /// Client think times and choices.
     pub clients: SimRng,
+    /// The lock workload's client stalls: when, whom, how long (forked last, so it shifts nothing;
+    /// not part of a schedule, so a replay draws them as the seed did).
+    pub client_stalls: SimRng,
 }
 
 impl Streams {
@@ -87,6 +90,7 @@ impl Streams {
             clocks: root.fork(),
             members: root.fork(),
             clients: root.fork(),
+            client_stalls: root.fork(),
         }
     }
 }

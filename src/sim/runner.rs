@@ -15,6 +15,7 @@ use std::io::Write;
 use super::client::{CLIENT_POLL, Client, ClientConfig, ClientOp};
 use super::clock::{CLOCK_STEP_BOUND_MS, Clock, drift_tolerance};
 use super::faults::{FaultCounts, FaultKind, Faults};
+use super::lock::Storage;
 use super::member::{Member, Output, TICK_MS};
 use super::network::{Addr, Network};
 use super::options::{Resolved, SimOptions};
@@ -25,7 +26,7 @@ use super::schedule::{FaultAction, Item, Schedule};
 use super::trace::TraceSink;
 use super::world::EventQueue;
 use crate::lease::{EXPIRY_SCAN_PERIOD, LeaseId, LessorConfig};
-use crate::oracle::{self, History, Verdict, Violation};
+use crate::oracle::{self, History, LockWrites, Verdict, Violation};
 use crate::time::{Duration, Instant};
 
 /// Election ticks are drawn per member (and per restart) in this range: with raft-rs's own range
@@ -64,6 +65,9 @@ enum Event {
     Heal,
     /// Near the end: what every member must have applied by the end.
     CatchUpMark,
+    /// The lock workload's client stall (GC pause) strikes, and ends.
+    ClientStall,
+    ClientStallEnd(usize),
 }
 
 /// A run in progress.
@@ -84,6 +88,12 @@ pub struct Sim<'t> {
     stalled_until: Vec<Option<Instant>>,
     clients: Vec<Client>,
     client_clocks: Vec<Clock>,
+    client_stalled_until: Vec<Option<Instant>>,
+    /// Each client's latest stall (start, end), to say so when it writes as a second holder.
+    client_last_stall: Vec<Option<(Instant, Instant)>>,
+    /// The lock workload's protected storage and the accepted writes `lock_exclusive` judges.
+    storage: Storage,
+    lock_writes: LockWrites,
     history: History,
     /// What every member must have applied by the end (the highest applied index `CATCH_UP` before).
     catch_up_index: u64,
@@ -297,6 +307,7 @@ impl<'t> Sim<'t> {
         };
         let clients = (0..options.clients)
             .map(|i| Client::new(i, client_config, streams.clients.index(options.members)))
+            .map(|client| if options.locks { client.with_lock() } else { client })
             .collect();
         let end = Instant::EPOCH + options.duration + options.heal;
         let member_clocks_copy = member_clocks.clone();
@@ -315,6 +326,10 @@ impl<'t> Sim<'t> {
             stalled_until: vec![None; options.members],
             clients,
             client_clocks,
+            client_stalled_until: vec![None; options.clients],
+            client_last_stall: vec![None; options.clients],
+            storage: Storage::new(options.fencing),
+            lock_writes: LockWrites::new(),
             history: History::new(),
             recorded_index: 0,
             catch_up_index: 0,
@@ -345,6 +360,7 @@ impl<'t> Sim<'t> {
         for kind in FAULT_CHAINS {
             self.schedule_fault(kind);
         }
+        self.schedule_client_stall();
         self.queue.push(Instant::EPOCH + self.options.duration, Event::Heal);
         self.queue.push(Instant(self.end.as_ms() - CATCH_UP.as_ms()), Event::CatchUpMark);
     }
@@ -375,6 +391,13 @@ impl<'t> Sim<'t> {
         self.queue.push(at, Event::Fault(kind));
         if let Some(recording) = &mut self.recording {
             recording.pending.insert(kind, at);
+        }
+    }
+
+    fn schedule_client_stall(&mut self) {
+        if let Some(stalls) = self.resolved.client_stalls {
+            let delay = self.streams.client_stalls.between(stalls.every_ms / 2, stalls.every_ms * 3 / 2);
+            self.queue.push(self.now + Duration::from_ms(delay), Event::ClientStall);
         }
     }
 
@@ -470,36 +493,50 @@ impl<'t> Sim<'t> {
                     self.members[m].receive(now, from, payload, &mut out);
                 }
             }
-            Event::Deliver { to: Addr::Client(c), payload: Payload::Reply { req, reply }, .. } => {
-                let now = self.client_clocks[c].local(self.now);
-                self.clients[c].on_reply(now, &mut self.streams.clients, req, reply);
+            Event::Deliver { from, to: Addr::Client(c), payload: Payload::Reply { req, reply } } => {
+                if let Some(until) = self.client_stalled_until[c] {
+                    let payload = Payload::Reply { req, reply };
+                    self.queue.push(until, Event::Deliver { from, to: Addr::Client(c), payload });
+                } else {
+                    let now = self.client_clocks[c].local(self.now);
+                    self.clients[c].on_reply(now, &mut self.streams.clients, req, reply);
+                }
+            }
+            Event::Deliver { to: Addr::Storage, payload: Payload::ProtectedWrite { client, lease, token }, .. } => {
+                if let Err(v) = self.protected_write(client, lease, token) {
+                    self.violation.get_or_insert(v);
+                }
             }
             Event::Deliver { .. } => {}
             Event::ClientPoll(c) => {
                 let clock = self.client_clocks[c];
                 self.queue.push(clock.true_after(self.now, CLIENT_POLL), Event::ClientPoll(c));
-                let mut sends = Vec::new();
-                let local = clock.local(self.now);
-                let rng = &mut self.streams.clients;
-                if let Some(script) = &mut self.script {
-                    let queue = &mut script.client_ops[c];
-                    let mut ops = Vec::new();
-                    while let Some((at, _)) = queue.front().filter(|(at, _)| *at <= self.now) {
-                        let at = *at;
-                        let (_, op) = queue.pop_front().expect("looked at");
-                        if at == self.now {
-                            ops.push(op);
+                // A stalled client is frozen: no timers, no keep-alives, no writes.
+                if self.client_stalled_until[c].is_none() {
+                    let mut sends = Vec::new();
+                    let local = clock.local(self.now);
+                    let rng = &mut self.streams.clients;
+                    if let Some(script) = &mut self.script {
+                        let queue = &mut script.client_ops[c];
+                        let mut ops = Vec::new();
+                        while let Some((at, _)) = queue.front().filter(|(at, _)| *at <= self.now) {
+                            let at = *at;
+                            let (_, op) = queue.pop_front().expect("looked at");
+                            if at == self.now {
+                                ops.push(op);
+                            }
+                        }
+                        self.clients[c].poll_scripted(local, rng, ops, &mut sends);
+                    } else {
+                        let ops = self.clients[c].poll(local, rng, true, &mut sends);
+                        if let Some(recording) = &mut self.recording {
+                            let items = ops.into_iter().map(|op| Item::Client { at: self.now, client: c, op });
+                            recording.items.extend(items);
                         }
                     }
-                    self.clients[c].poll_scripted(local, rng, ops, &mut sends);
-                } else {
-                    let ops = self.clients[c].poll(local, rng, true, &mut sends);
-                    if let Some(recording) = &mut self.recording {
-                        recording.items.extend(ops.into_iter().map(|op| Item::Client { at: self.now, client: c, op }));
+                    for (to, payload) in sends {
+                        self.send(Addr::Client(c), to, payload);
                     }
-                }
-                for (to, payload) in sends {
-                    self.send(Addr::Client(c), to, payload);
                 }
             }
             Event::Fault(kind) => {
@@ -512,6 +549,12 @@ impl<'t> Sim<'t> {
             Event::StallEnd(m) => self.end_stall(m, &mut out),
             Event::Heal => self.heal(&mut out),
             Event::CatchUpMark => self.catch_up_index = self.members.iter().map(|m| m.applied).max().unwrap_or(0),
+            Event::ClientStall => {
+                if !self.healing {
+                    self.stall_client();
+                }
+            }
+            Event::ClientStallEnd(c) => self.client_stalled_until[c] = None,
         }
         self.process(out);
     }
@@ -526,6 +569,58 @@ impl<'t> Sim<'t> {
             }
             self.queue.push(self.now + last, Event::Deliver { from, to, payload });
         }
+    }
+
+    /// A client stall (a GC pause): preferably of a client that owns the lock, so that it freezes
+    /// while it believes it holds it.
+    fn stall_client(&mut self) {
+        let Some(stalls) = self.resolved.client_stalls else { return };
+        let running: Vec<usize> = (0..self.clients.len()).filter(|&c| self.client_stalled_until[c].is_none()).collect();
+        let owners: Vec<usize> = running.iter().copied().filter(|&c| self.clients[c].owns_lock()).collect();
+        let pool = if owners.is_empty() { &running } else { &owners };
+        if !pool.is_empty() {
+            let c = pool[self.streams.client_stalls.index(pool.len())];
+            let length = self.streams.client_stalls.between(500, stalls.max_ms.max(500));
+            let until = self.now + Duration::from_ms(length);
+            self.client_stalled_until[c] = Some(until);
+            self.client_last_stall[c] = Some((self.now, until));
+            self.stats.locks.client_stalls += 1;
+            self.queue.push(until, Event::ClientStallEnd(c));
+            self.note(format!("stall c{c} for {length}ms"));
+        }
+        self.schedule_client_stall();
+    }
+
+    /// A lock holder's write reaches the protected storage: accepted or fenced off, and each
+    /// accepted write judged by `lock_exclusive`.
+    fn protected_write(&mut self, client: usize, lease: LeaseId, token: i64) -> Verdict {
+        if !self.storage.write(token) {
+            self.stats.locks.writes_fenced += 1;
+            self.note(format!("storage fenced c{client} (token {token})"));
+            return Ok(());
+        }
+        self.stats.locks.writes_accepted += 1;
+        let revoked = self.history.fate(lease).and_then(|f| f.revoked);
+        if revoked.is_some_and(|(at, _)| at <= self.now) {
+            self.stats.locks.writes_after_revoke += 1;
+        }
+        self.note(format!("storage accepted c{client} (token {token})"));
+        let before = self.lock_writes.latest();
+        let verdict = self.lock_writes.on_accepted(self.now, client, token);
+        if verdict.is_ok() && self.lock_writes.latest() != before {
+            self.stats.locks.tenures += 1;
+        }
+        verdict.map_err(|v| {
+            // Say so when the writer was frozen while the other holder took the lock.
+            let frozen = self.client_last_stall[client].filter(|&(_, end)| before.is_some_and(|(_, _, at)| end > at));
+            match frozen {
+                Some((start, end)) => Violation {
+                    detail: format!("{}; c{client} was frozen by a client stall from {start} to {end}", v.detail),
+                    ..v
+                },
+                None => v,
+            }
+        })
     }
 
     fn restart(&mut self, m: usize) {
@@ -962,6 +1057,16 @@ enum Described {
     StallEnd(usize),
     Heal,
     CatchUpMark,
+    /// A lock holder's write arriving at the protected storage.
+    Write {
+        from: Addr,
+        to: Addr,
+        client: usize,
+        lease: LeaseId,
+        token: i64,
+    },
+    ClientStall,
+    ClientStallEnd(usize),
 }
 
 fn describe(event: &Event) -> Described {
@@ -983,6 +1088,9 @@ fn describe(event: &Event) -> Described {
                 Described::Request { from: *from, to: *to, req: *req, request: request.clone(), forwarded: *forwarded }
             }
             Payload::Reply { req, reply } => Described::Reply { from: *from, to: *to, req: *req, reply: reply.clone() },
+            Payload::ProtectedWrite { client, lease, token } => {
+                Described::Write { from: *from, to: *to, client: *client, lease: *lease, token: *token }
+            }
         },
         Event::ClientPoll(c) => Described::ClientPoll(*c),
         Event::Fault(kind) => Described::Fault(*kind),
@@ -991,6 +1099,8 @@ fn describe(event: &Event) -> Described {
         Event::StallEnd(m) => Described::StallEnd(*m),
         Event::Heal => Described::Heal,
         Event::CatchUpMark => Described::CatchUpMark,
+        Event::ClientStall => Described::ClientStall,
+        Event::ClientStallEnd(c) => Described::ClientStallEnd(*c),
     }
 }
 
@@ -1015,6 +1125,11 @@ impl fmt::Display for Described {
             Described::StallEnd(m) => write!(f, "stall end m{}", m + 1),
             Described::Heal => f.write_str("healing phase begins"),
             Described::CatchUpMark => f.write_str("catch-up mark"),
+            Described::Write { from, to, client, lease, token } => {
+                write!(f, "deliver {from}->{to} write by c{client} lease={lease} token={token}")
+            }
+            Described::ClientStall => f.write_str("fault client_stall"),
+            Described::ClientStallEnd(c) => write!(f, "stall end c{c}"),
         }
     }
 }

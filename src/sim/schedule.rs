@@ -214,6 +214,7 @@ impl Schedule {
         let fits_addr = |a: &Addr| match *a {
             Addr::Member(m) => m < members,
             Addr::Client(c) => c < clients,
+            Addr::Storage => true,
         };
         self.items.retain_mut(|item| match item {
             Item::Fault { action, .. } => {

@@ -95,3 +95,42 @@ fn a_sweep_with_etcd_6570_fails_and_its_replay_command_reproduces_the_violation(
     assert_eq!(replayed.status.code(), Some(1), "{replay_out}{replay_err}");
     assert!(replay_out.contains(&format!("VIOLATION of {property}")), "expected {property} in:\n{replay_out}");
 }
+
+#[test]
+fn a_lock_sweep_finds_two_holders_its_replay_reproduces_them_and_fencing_prevents_them() {
+    let output =
+        leasesim(&["sweep", "--seeds", "0..30", "--jobs", "2", "--duration", "40s", "--heal", "20s", "--locks"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    let replay = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: leasesim "))
+        .unwrap_or_else(|| panic!("no replay command in:\n{stdout}"));
+    let args: Vec<&str> = replay.split_whitespace().collect();
+    assert_eq!(args.last(), Some(&"--locks"), "{replay}");
+    let replayed = leasesim(&args);
+    let (replay_out, replay_err) = text(&replayed);
+    assert_eq!(replayed.status.code(), Some(1), "{replay_out}{replay_err}");
+    assert!(replay_out.contains("VIOLATION of lock_exclusive"), "{replay_out}");
+    assert!(replay_out.contains("two lock holders"), "{replay_out}");
+    let fenced = leasesim(&[&args[..], &["--fencing"]].concat());
+    let (fenced_out, fenced_err) = text(&fenced);
+    assert_eq!(fenced.status.code(), Some(0), "{fenced_out}{fenced_err}");
+    assert!(fenced_out.contains("verdict:             ok"), "{fenced_out}");
+    let fenced_writes = fenced_out
+        .lines()
+        .find_map(|l| l.strip_prefix("locks:"))
+        .and_then(|l| l.split(" fenced ").nth(1))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no fenced count in:\n{fenced_out}"));
+    assert!(fenced_writes > 0, "the storage fenced nothing:\n{fenced_out}");
+}
+
+#[test]
+fn fencing_without_locks_is_a_clear_error() {
+    let output = leasesim(&["sim", "--seed", "1", "--fencing"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("--fencing needs --locks"), "{stderr}");
+}

@@ -2,6 +2,7 @@
 mod conform;
 mod expiry;
 mod lessor_props;
+mod locks;
 mod minimize;
 mod scenarios;
 mod sim;
