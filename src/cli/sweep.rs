@@ -79,6 +79,13 @@ pub fn run(command: &SweepCommand) -> ExitCode {
     for kind in FaultKind::ALL {
         println!("{:<34} {:>14}", format!("faults: {}", kind.name()), t.faults.get(kind));
     }
+    if options.locks {
+        println!("{:<34} {:>14}", "lock tenures that wrote", t.locks.tenures);
+        println!("{:<34} {:>14}", "lock writes accepted", t.locks.writes_accepted);
+        println!("{:<34} {:>14}", "lock writes fenced", t.locks.writes_fenced);
+        println!("{:<34} {:>14}", "accepted after writer's revoke", t.locks.writes_after_revoke);
+        println!("{:<34} {:>14}", "client stalls", t.locks.client_stalls);
+    }
     if result.failures.is_empty() {
         println!("verdict: ok");
         return ExitCode::SUCCESS;
