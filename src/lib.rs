@@ -11,6 +11,7 @@
 //! - [`trace`]: the trace language and the single-member replayer.
 //! - [`sim`]: the seeded world: clocks, network, raft cluster, clients, faults.
 //! - [`ddmin`]: delta debugging, shared by every shrinker.
+//! - [`show`]: a run's event trace drawn as an SVG sequence diagram.
 //! - `conform` (feature `etcd`): the same traces against a live etcd, replies compared.
 
 pub mod bugs;
@@ -22,6 +23,7 @@ pub mod expiry;
 pub mod kv;
 pub mod lease;
 pub mod oracle;
+pub mod show;
 pub mod sim;
 pub mod time;
 pub mod trace;

@@ -41,6 +41,9 @@ enum Command {
     /// Random traces through the replayer and a live etcd, replies compared; a disagreement is shrunk
     /// and printed (needs the `etcd` feature).
     Conform(cli::conform::ConformArgs),
+    /// Draw a run's event trace (`sim --trace`) as an SVG sequence diagram: lifelines, messages,
+    /// true time, lease deadlines and the violation.
+    Show(cli::show::ShowArgs),
     /// Run one seed of the deterministic simulation and print its summary.
     Sim(cli::sim::SimCommand),
     /// Run many seeds of the simulation in parallel and print a summary table.
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Replay { file, bugs, against: None } => cli::replay::run(&file, bug_set(&bugs)),
         Command::Replay { file, against: Some(endpoint), .. } => cli::conform::replay_against(&file, &endpoint),
         Command::Conform(args) => cli::conform::run(args),
+        Command::Show(args) => cli::show::run(&args),
         Command::Sim(command) => cli::sim::run(&command),
         Command::Sweep(command) => cli::sweep::run(&command),
         Command::Check { model, strategy, depth, threads, trace_dir } => cli::check::run(&cli::check::CheckArgs {

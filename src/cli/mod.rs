@@ -6,6 +6,7 @@ pub mod check;
 pub mod conform;
 pub mod explore;
 pub mod replay;
+pub mod show;
 pub mod sim;
 pub mod sweep;
 pub mod verify;

@@ -56,6 +56,8 @@ enum Event {
         from: Addr,
         to: Addr,
         payload: Payload,
+        /// When it was sent (for the trace's readers).
+        sent: Instant,
     },
     ClientPoll(usize),
     Fault(FaultKind),
@@ -429,7 +431,11 @@ impl<'t> Sim<'t> {
             self.now = at;
             self.stats.events += 1;
             let line = Line::Event(describe(&event));
-            self.record(seq, line);
+            let sent = match &event {
+                Event::Deliver { sent, .. } => Some(*sent),
+                _ => None,
+            };
+            self.record(seq, line, sent);
             self.handle(event);
             if self.violation.is_none() {
                 self.check_state();
@@ -441,6 +447,9 @@ impl<'t> Sim<'t> {
         if self.violation.is_none() {
             self.now = self.end;
             self.check_converged();
+        }
+        if let Some(v) = &self.violation {
+            self.trace.fact(self.now, serde_json::json!({ "violation": v.property, "detail": v.detail }));
         }
         self.finish_stats();
         Report {
@@ -455,8 +464,8 @@ impl<'t> Sim<'t> {
         }
     }
 
-    fn record(&mut self, seq: u64, line: Line) {
-        self.trace.event(self.now, seq, &line);
+    fn record(&mut self, seq: u64, line: Line, sent: Option<Instant>) {
+        self.trace.event(self.now, seq, &line, sent);
         if self.last_events.len() == LAST_EVENTS {
             self.last_events.pop_front();
         }
@@ -464,7 +473,7 @@ impl<'t> Sim<'t> {
     }
 
     fn note(&mut self, text: String) {
-        self.record(u64::MAX, Line::Note(text));
+        self.record(u64::MAX, Line::Note(text), None);
     }
 
     fn handle(&mut self, event: Event) {
@@ -485,18 +494,18 @@ impl<'t> Sim<'t> {
                     self.members[m].scan(now, &mut out);
                 }
             }
-            Event::Deliver { from, to: Addr::Member(m), payload } => {
+            Event::Deliver { from, to: Addr::Member(m), payload, sent } => {
                 if let Some(until) = self.stalled_until[m] {
-                    self.queue.push(until, Event::Deliver { from, to: Addr::Member(m), payload });
+                    self.queue.push(until, Event::Deliver { from, to: Addr::Member(m), payload, sent });
                 } else {
                     let now = self.local(m);
                     self.members[m].receive(now, from, payload, &mut out);
                 }
             }
-            Event::Deliver { from, to: Addr::Client(c), payload: Payload::Reply { req, reply } } => {
+            Event::Deliver { from, to: Addr::Client(c), payload: Payload::Reply { req, reply }, sent } => {
                 if let Some(until) = self.client_stalled_until[c] {
                     let payload = Payload::Reply { req, reply };
-                    self.queue.push(until, Event::Deliver { from, to: Addr::Client(c), payload });
+                    self.queue.push(until, Event::Deliver { from, to: Addr::Client(c), payload, sent });
                 } else {
                     let now = self.client_clocks[c].local(self.now);
                     self.clients[c].on_reply(now, &mut self.streams.clients, req, reply);
@@ -563,11 +572,17 @@ impl<'t> Sim<'t> {
         let healthy = Faults::none();
         let faults = if self.healing { &healthy } else { &self.resolved.faults };
         let delays = self.network.deliveries(&mut self.streams.network, faults, &mut self.stats.faults, from, to);
+        let sent = self.now;
         if let Some((&last, rest)) = delays.delays().split_last() {
             for &delay in rest {
-                self.queue.push(self.now + delay, Event::Deliver { from, to, payload: payload.clone() });
+                self.queue.push(self.now + delay, Event::Deliver { from, to, payload: payload.clone(), sent });
             }
-            self.queue.push(self.now + last, Event::Deliver { from, to, payload });
+            self.queue.push(self.now + last, Event::Deliver { from, to, payload, sent });
+        } else if self.trace.is_writing() {
+            let why = if self.network.is_blocked(from, to) { "partition" } else { "loss" };
+            let text = describe_message(from, to, &payload).to_string();
+            let text = text.strip_prefix("deliver ").unwrap_or(&text);
+            self.trace.fact(sent, serde_json::json!({ "drop": text, "why": why }));
         }
     }
 
@@ -802,6 +817,7 @@ impl<'t> Sim<'t> {
                 if index > self.recorded_index {
                     self.recorded_index = index;
                     self.history.on_grant(now, id, ttl_s);
+                    self.trace_lease(id, "grant", ttl_s);
                     self.revoke_index.remove(&id);
                     self.promotions_at_grant.insert(id, self.stats.leader_changes);
                     self.stats.leases_granted += 1;
@@ -824,7 +840,9 @@ impl<'t> Sim<'t> {
                         self.revoked_count += 1;
                     }
                     let tolerance = self.drift_tolerance_of(id);
-                    return self.history.on_revoke(now, id, by_expiry, tolerance);
+                    let verdict = self.history.on_revoke(now, id, by_expiry, tolerance);
+                    self.trace_lease(id, if by_expiry { "expire" } else { "revoke" }, 0);
+                    return verdict;
                 }
             }
             Output::RenewOk { id, ttl_s } => {
@@ -834,7 +852,8 @@ impl<'t> Sim<'t> {
                 }
                 let tolerance = self.drift_tolerance_of(id);
                 self.history.check_renew_not_expired(now, id, tolerance)?;
-                return self.history.on_renew_ok(now, id, ttl_s);
+                self.history.on_renew_ok(now, id, ttl_s)?;
+                self.trace_lease(id, "renew", ttl_s);
             }
             Output::TimeToLive { id, ttl_s, granted_ttl_s } => {
                 let allowance = self.history.leader_change_allowance(id) + self.drift_tolerance_of(id);
@@ -872,6 +891,16 @@ impl<'t> Sim<'t> {
             Output::Violation(v) => return Err(v),
         }
         Ok(())
+    }
+
+    /// For the trace's readers: what happened to lease `id` and its promised deadline (true time).
+    fn trace_lease(&mut self, id: LeaseId, op: &str, ttl_s: i64) {
+        if !self.trace.is_writing() {
+            return;
+        }
+        let deadline = self.history.fate(id).map(|f| f.promised_deadline.as_ms());
+        let fact = serde_json::json!({ "lease": id, "op": op, "ttl_s": ttl_s, "deadline_ms": deadline });
+        self.trace.fact(self.now, fact);
     }
 
     /// How much earlier than promised, in true time, clock drift lets `id` be judged expired.
@@ -1073,25 +1102,7 @@ fn describe(event: &Event) -> Described {
     match event {
         Event::Tick(m) => Described::Tick(*m),
         Event::Scan(m) => Described::Scan(*m),
-        Event::Deliver { from, to, payload } => match payload {
-            Payload::Raft(msg) => Described::Raft {
-                from: *from,
-                to: *to,
-                kind: msg.get_msg_type(),
-                term: msg.term,
-                index: msg.index,
-                commit: msg.commit,
-                entries: msg.entries.len(),
-                reject: msg.reject,
-            },
-            Payload::Request { req, request, forwarded, .. } => {
-                Described::Request { from: *from, to: *to, req: *req, request: request.clone(), forwarded: *forwarded }
-            }
-            Payload::Reply { req, reply } => Described::Reply { from: *from, to: *to, req: *req, reply: reply.clone() },
-            Payload::ProtectedWrite { client, lease, token } => {
-                Described::Write { from: *from, to: *to, client: *client, lease: *lease, token: *token }
-            }
-        },
+        Event::Deliver { from, to, payload, .. } => describe_message(*from, *to, payload),
         Event::ClientPoll(c) => Described::ClientPoll(*c),
         Event::Fault(kind) => Described::Fault(*kind),
         Event::PartitionHeal(id) => Described::PartitionHeal(*id),
@@ -1101,6 +1112,29 @@ fn describe(event: &Event) -> Described {
         Event::CatchUpMark => Described::CatchUpMark,
         Event::ClientStall => Described::ClientStall,
         Event::ClientStallEnd(c) => Described::ClientStallEnd(*c),
+    }
+}
+
+/// A message as its delivery's trace line shows it.
+fn describe_message(from: Addr, to: Addr, payload: &Payload) -> Described {
+    match payload {
+        Payload::Raft(msg) => Described::Raft {
+            from,
+            to,
+            kind: msg.get_msg_type(),
+            term: msg.term,
+            index: msg.index,
+            commit: msg.commit,
+            entries: msg.entries.len(),
+            reject: msg.reject,
+        },
+        Payload::Request { req, request, forwarded, .. } => {
+            Described::Request { from, to, req: *req, request: request.clone(), forwarded: *forwarded }
+        }
+        Payload::Reply { req, reply } => Described::Reply { from, to, req: *req, reply: reply.clone() },
+        Payload::ProtectedWrite { client, lease, token } => {
+            Described::Write { from, to, client: *client, lease: *lease, token: *token }
+        }
     }
 }
 

@@ -4,6 +4,12 @@
 //! without keeping or even formatting their traces, and a traced run hashes exactly as an untraced
 //! one.
 //!
+//! For readers (`leasesim show` draws the trace) a written trace also carries facts that follow
+//! from the hashed events but are not in their text: a delivery's send time (`sent_ms`), messages
+//! the network dropped (`drop` lines), each lease's promised deadline after a grant or renew
+//! (`lease` lines) and the violation that stopped the run (a `violation` line). They are produced
+//! only when a writer is set and are not hashed, so tracing never changes a run or its hash.
+//!
 //! Owns the line format and the hash. It never decides what happened (the runner describes events)
 //! and never opens files (the CLI hands it a writer).
 
@@ -110,10 +116,16 @@ impl<'t> TraceSink<'t> {
         }
     }
 
+    /// Whether lines are written (facts for readers are worth computing only then).
+    pub fn is_writing(&self) -> bool {
+        self.out.is_some()
+    }
+
     /// One event (`seq` is the queue's sequence number; `u64::MAX` marks a note about history).
     /// The hash covers the time, the sequence number and the line's fields (`what`), whether or not
-    /// a writer is set; the text (`what` displayed) is made only for a writer.
-    pub fn event(&mut self, at: Instant, seq: u64, what: &(impl Hash + Display)) {
+    /// a writer is set; the text (`what` displayed) is made only for a writer. `sent` (a delivery's
+    /// send time) is written but not hashed.
+    pub fn event(&mut self, at: Instant, seq: u64, what: &(impl Hash + Display), sent: Option<Instant>) {
         let mut hasher = Fnv(self.hash);
         at.as_ms().hash(&mut hasher);
         seq.hash(&mut hasher);
@@ -123,11 +135,25 @@ impl<'t> TraceSink<'t> {
             return;
         }
         let text = what.to_string();
-        let line = if seq == u64::MAX {
+        let mut line = if seq == u64::MAX {
             serde_json::json!({ "t_ms": at.as_ms(), "note": text })
         } else {
             serde_json::json!({ "t_ms": at.as_ms(), "seq": seq, "event": text })
         };
+        if let Some(sent) = sent {
+            line["sent_ms"] = sent.as_ms().into();
+        }
+        self.write(&line);
+    }
+
+    /// A fact for readers at `at` (see the module header): written with `t_ms` added when a writer
+    /// is set, never hashed. `fields` must be a JSON object.
+    pub fn fact(&mut self, at: Instant, fields: serde_json::Value) {
+        if self.out.is_none() {
+            return;
+        }
+        let mut line = fields;
+        line["t_ms"] = at.as_ms().into();
         self.write(&line);
     }
 

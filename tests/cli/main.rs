@@ -4,5 +4,6 @@ mod bench_report;
 mod conform;
 mod models;
 mod replay;
+mod show;
 mod sim;
 mod zoo;

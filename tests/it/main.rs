@@ -5,5 +5,6 @@ mod lessor_props;
 mod locks;
 mod minimize;
 mod scenarios;
+mod show;
 mod sim;
 mod traces;

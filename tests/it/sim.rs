@@ -43,10 +43,20 @@ fn a_traced_run_is_the_same_run_and_writes_json_lines() {
     let header: serde_json::Value = serde_json::from_str(lines[0]).expect("JSON header");
     assert_eq!(header["seed"], 7);
     assert!(header["options"].as_str().unwrap().contains("--seed 7"), "{header}");
+    let mut facts = 0;
     for line in &lines[1..] {
         let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        assert!(event["t_ms"].is_u64() && (event["event"].is_string() || event["note"].is_string()), "{line}");
+        let hashed = event["event"].is_string() || event["note"].is_string();
+        // Facts for readers (`leasesim show`): not hashed, written only when tracing.
+        let fact = event["drop"].is_string() || event["lease"].is_i64() || event["violation"].is_string();
+        assert!(event["t_ms"].is_u64() && (hashed || fact), "{line}");
+        facts += usize::from(fact);
+        if event["event"].as_str().is_some_and(|e| e.starts_with("deliver ")) {
+            let (sent, at) = (event["sent_ms"].as_u64(), event["t_ms"].as_u64().unwrap());
+            assert!(sent.is_some_and(|sent| sent <= at), "a delivery without its send time: {line}");
+        }
     }
+    assert!(facts > 0, "no lease or drop facts in a traced run");
 }
 
 #[test]
