@@ -38,6 +38,8 @@ where
         holds::<M, 6>,
         holds::<M, 7>,
         holds::<M, 8>,
+        holds::<M, 9>,
+        holds::<M, 10>,
     ];
     names
         .iter()
