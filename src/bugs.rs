@@ -20,10 +20,28 @@ pub enum Bug {
     Etcd20590,
     /// Revoke removed the lease separately from deleting its keys, one key per revision, in map order.
     Etcd6098,
+    /// Promote ignored the checkpointed remaining TTL: every leader change reset every lease to its full TTL.
+    Etcd9888,
+    /// Promote did not re-arm the checkpoint schedule: no checkpoints after the first leader change.
+    Etcd13491,
+    /// The leader renewed without waiting to apply what was committed: a renew right after a grant got TTL 0.
+    Etcd13675,
+    /// The expiry scan proposed revokes without confirming leadership: a stalled old leader revoked live leases.
+    Etcd15247,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] = [Bug::Etcd6570, Bug::Etcd10693, Bug::Etcd11731, Bug::Etcd20590, Bug::Etcd6098];
+    pub const ALL: [Bug; 9] = [
+        Bug::Etcd6570,
+        Bug::Etcd10693,
+        Bug::Etcd11731,
+        Bug::Etcd20590,
+        Bug::Etcd6098,
+        Bug::Etcd9888,
+        Bug::Etcd13491,
+        Bug::Etcd13675,
+        Bug::Etcd15247,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,6 +50,10 @@ impl Bug {
             Bug::Etcd11731 => "etcd-11731",
             Bug::Etcd20590 => "etcd-20590",
             Bug::Etcd6098 => "etcd-6098",
+            Bug::Etcd9888 => "etcd-9888",
+            Bug::Etcd13491 => "etcd-13491",
+            Bug::Etcd13675 => "etcd-13675",
+            Bug::Etcd15247 => "etcd-15247",
         }
     }
 
@@ -43,6 +65,18 @@ impl Bug {
             Bug::Etcd11731 => "non-primary lessors register leases in the expiry queue and never pop them",
             Bug::Etcd20590 => "renew does not re-check existence before refreshing; a revoke in between still succeeds",
             Bug::Etcd6098 => "revoke removes the lease, then deletes its keys one by one in map order",
+            Bug::Etcd9888 => {
+                "promote ignores the checkpointed remaining TTL: every leader change resets leases to full TTL"
+            }
+            Bug::Etcd13491 => {
+                "promote does not re-arm the checkpoint schedule: no checkpoints after the first leader change"
+            }
+            Bug::Etcd13675 => {
+                "the leader renews before applying what was committed: a renew right after grant answers TTL 0"
+            }
+            Bug::Etcd15247 => {
+                "the expiry scan revokes without confirming leadership: a stalled old leader revokes live leases"
+            }
         }
     }
 
@@ -54,6 +88,10 @@ impl Bug {
             Bug::Etcd11731 => crate::oracle::EXPIRY_QUEUE_BOUNDED,
             Bug::Etcd20590 => crate::oracle::RENEW_NEVER_RESURRECTS,
             Bug::Etcd6098 => crate::oracle::NO_KEY_OUTLIVES_ITS_LEASE,
+            Bug::Etcd9888 => crate::oracle::PROMOTE_HONOURS_CHECKPOINT,
+            Bug::Etcd13491 => crate::oracle::PROMOTE_EXTENSION_BOUNDED,
+            Bug::Etcd13675 => crate::oracle::GRANTED_LEASE_RENEWABLE,
+            Bug::Etcd15247 => crate::oracle::NO_EARLY_REVOKE,
         }
     }
 

@@ -33,6 +33,14 @@ pub const REVOKED_IN_TIME: &str = "revoked_in_time";
 /// checkpoint interval (the staleness of the last checkpoint) plus the drift bound. Without
 /// checkpoints every promote resets leases to their full TTL (etcd issue 9888).
 pub const PROMOTE_EXTENSION_BOUNDED: &str = "promote_extension_bounded";
+/// Leader changes: a promote never sets a lease's deadline later than the promote time plus the
+/// election timeout plus the remaining TTL of the last checkpoint the log holds for it (its TTL if
+/// none since its last successful renew), within the drift bound: a checkpointed remaining TTL survives a leader change (catches
+/// etcd-9888 with checkpointing on).
+pub const PROMOTE_HONOURS_CHECKPOINT: &str = "promote_honours_checkpoint";
+/// A keep-alive for a lease whose grant was applied before the keep-alive reached the leader, and
+/// which is not revoked, is never answered "not found" (TTL 0) (catches etcd-13675).
+pub const GRANTED_LEASE_RENEWABLE: &str = "granted_lease_renewable";
 /// Locks built on leases (the simulator's lock workload): at the protected storage, the accepted
 /// writes of two lock holders never interleave. Once a write from a later tenure (a lock key with
 /// a higher create revision) is accepted, no write from an earlier tenure is (Jepsen's etcd 3.4.3
@@ -40,7 +48,7 @@ pub const PROMOTE_EXTENSION_BOUNDED: &str = "promote_extension_bounded";
 pub const LOCK_EXCLUSIVE: &str = "lock_exclusive";
 
 /// Every property name, in report order.
-pub const ALL_PROPERTIES: [&str; 10] = [
+pub const ALL_PROPERTIES: [&str; 12] = [
     NO_KEY_OUTLIVES_ITS_LEASE,
     RENEW_NEVER_RESURRECTS,
     NO_EARLY_REVOKE,
@@ -50,6 +58,8 @@ pub const ALL_PROPERTIES: [&str; 10] = [
     EXPIRY_QUEUE_BOUNDED,
     REVOKED_IN_TIME,
     PROMOTE_EXTENSION_BOUNDED,
+    PROMOTE_HONOURS_CHECKPOINT,
+    GRANTED_LEASE_RENEWABLE,
     LOCK_EXCLUSIVE,
 ];
 
@@ -328,6 +338,9 @@ pub struct LeaseFate {
     /// Since the last grant or renew, a leader change set its deadline *before* the promised one:
     /// the new leader promoted from a checkpointed remaining TTL older than the last renew.
     pub shortened_by_promote: bool,
+    /// The last checkpoint applied for this incarnation, as (log index, remaining TTL in s); `None`
+    /// before the first and after one of 0 (a renew's `{id, 0}` clears the remaining TTL).
+    pub checkpoint: Option<(u64, i64)>,
 }
 
 /// What an early revoke's detail says when a leader change shortened the lease below its promise
@@ -368,6 +381,7 @@ impl History {
                 lost_revokes: 0,
                 shortened_by_promote: false,
                 revoked: None,
+                checkpoint: None,
             },
         );
     }
@@ -389,6 +403,9 @@ impl History {
         }
         fate.promised_deadline = fate.promised_deadline.max(at + Duration::from_secs_i64(ttl_s));
         fate.shortened_by_promote = false;
+        // etcd's renew clears the remaining TTL (a checkpoint of 0 through the log): after a renew
+        // a new leader may give the lease its full TTL again.
+        fate.checkpoint = None;
         fate.server_deadline = fate.server_deadline.max(fate.promised_deadline);
         Ok(())
     }
@@ -427,6 +444,77 @@ impl History {
                 fate.server_deadline
             ),
         ))
+    }
+
+    /// A checkpoint `{id, remaining_ttl_s}` at log index `index` was applied (first anywhere).
+    pub fn on_checkpoint(&mut self, index: u64, id: LeaseId, remaining_ttl_s: i64) {
+        if let Some(fate) = self.leases.get_mut(&id) {
+            fate.checkpoint = (remaining_ttl_s > 0).then_some((index, remaining_ttl_s));
+        }
+    }
+
+    /// A member restarted without checkpoint persistence: the remaining TTLs it held are gone
+    /// (for drivers with one member and no log indices).
+    pub fn forget_checkpoints(&mut self) {
+        for fate in self.leases.values_mut() {
+            fate.checkpoint = None;
+        }
+    }
+
+    /// `promote_honours_checkpoint`: a leader promoted at true time `at` with extension `extend`
+    /// sets `id` to expire at `expiry` (true time). That is at most `at + extend + r` (plus
+    /// `tolerance`, the drift bound), where `r` is the remaining TTL of the last checkpoint applied
+    /// for the lease, or its TTL if there is none. The promoting member may have lost checkpoints
+    /// up to log index `forgotten_through` (it restarted without checkpoint persistence, etcd
+    /// issue 17132): those do not bind it. Pile-up spreading (≥ revoke-rate leases) is not allowed
+    /// for: drivers judge promotes of fewer leases. Judge before `on_promote`.
+    pub fn check_promote_honours_checkpoint(
+        &self,
+        at: Instant,
+        id: LeaseId,
+        expiry: Instant,
+        extend: Duration,
+        tolerance: Duration,
+        forgotten_through: Option<u64>,
+    ) -> Verdict {
+        let Some(fate) = self.leases.get(&id) else { return Ok(()) };
+        if fate.revoked.is_some() {
+            return Ok(());
+        }
+        let remaining_s = match fate.checkpoint {
+            Some((index, remaining_s)) if remaining_s > 0 && forgotten_through.is_none_or(|f| index > f) => remaining_s,
+            _ => fate.ttl_s,
+        };
+        let bound = at + extend + Duration::from_secs_i64(remaining_s) + tolerance;
+        if expiry <= bound {
+            return Ok(());
+        }
+        Err(Violation::new(
+            PROMOTE_HONOURS_CHECKPOINT,
+            format!(
+                "a leader change at {at} set lease {id} to expire at {expiry}, later than {at} + {extend} (election \
+                 timeout) + {remaining_s}s (its checkpointed remaining TTL; TTL {}s) + {tolerance} (drift)",
+                fate.ttl_s
+            ),
+        ))
+    }
+
+    /// `granted_lease_renewable`: a keep-alive of `id` that reached the leader at true time
+    /// `arrived` was answered "not found" (TTL 0). That is wrong if the lease's grant was applied
+    /// before the keep-alive arrived (more than `tolerance` before: clock conversions) and the
+    /// lease is not revoked.
+    pub fn check_renew_not_found(&self, arrived: Instant, id: LeaseId, tolerance: Duration) -> Verdict {
+        match self.leases.get(&id) {
+            Some(fate) if fate.revoked.is_none() && fate.granted_at + tolerance < arrived => Err(Violation::new(
+                GRANTED_LEASE_RENEWABLE,
+                format!(
+                    "a keep-alive of lease {id} that reached the leader at {arrived} was answered TTL 0 (not found), \
+                     although its grant was applied at {} and it is not revoked",
+                    fate.granted_at
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// How far leader changes pushed `id`'s deadline past its client's last promise (zero when a

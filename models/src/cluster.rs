@@ -213,7 +213,7 @@ impl ClusterModel {
     }
 
     /// The properties this model judges.
-    pub const ALWAYS: [&'static str; 8] = [
+    pub const ALWAYS: [&'static str; 10] = [
         oracle::NO_KEY_OUTLIVES_ITS_LEASE,
         oracle::RENEW_NEVER_RESURRECTS,
         oracle::NO_EARLY_REVOKE,
@@ -222,6 +222,8 @@ impl ClusterModel {
         oracle::EXPIRY_QUEUE_BOUNDED,
         oracle::REVOKED_IN_TIME,
         oracle::PROMOTE_EXTENSION_BOUNDED,
+        oracle::PROMOTE_HONOURS_CHECKPOINT,
+        oracle::GRANTED_LEASE_RENEWABLE,
     ];
 
     fn lease_of(client: usize) -> LeaseId {
@@ -276,6 +278,11 @@ impl ClusterState {
             }
             Entry::Checkpoint { id, remaining_ttl_s } => {
                 m.lessor.checkpoint(m.clock, id, remaining_ttl_s);
+                // News only where it first applies, on the leader. The compacted log has no stable
+                // indices; nothing is forgotten here (no crashes).
+                if member == self.leader {
+                    self.history.on_checkpoint(0, id, remaining_ttl_s);
+                }
                 Ok(())
             }
             Entry::Revoke { id, by_expiry } => {
@@ -566,6 +573,8 @@ impl ClusterModel {
         let expiries: Vec<(LeaseId, Instant)> =
             state.members[member].lessor.leases_by_id().map(|l| (l.id, true_time(state, member, l.expiry))).collect();
         for (id, expiry) in expiries {
+            let (extend, drift) = (self.election_timeout, self.bounds.drift);
+            state.history.check_promote_honours_checkpoint(state.now, id, expiry, extend, drift, None)?;
             state.history.check_promote_extension(state.now, id, expiry, self.promote_allowance())?;
             state.history.on_promote(id, expiry);
         }

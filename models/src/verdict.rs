@@ -39,6 +39,8 @@ where
         holds::<M, 7>,
         holds::<M, 8>,
         holds::<M, 9>,
+        holds::<M, 10>,
+        holds::<M, 11>,
     ];
     names
         .iter()

@@ -473,7 +473,19 @@ fn refresh_and_schedule(
     lease: &mut Lease,
     extend: Duration,
 ) {
-    lease.refresh(now, extend);
+    if config.bugs.has(Bug::Etcd9888) {
+        // BUG etcd-9888: promote ignored the checkpointed remaining TTL; every leader change reset
+        // every lease to its full TTL, so under frequent elections leases never expired.
+        lease.expiry = now + extend + Duration::from_secs_i64(lease.ttl_s);
+    } else {
+        lease.refresh(now, extend);
+    }
+    if config.bugs.has(Bug::Etcd13491) {
+        // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints applied
+        // on a primary did, so a new leader (which applied them as a follower) never checkpointed,
+        // and the next leader change restored the remaining TTL from before the first one.
+        return;
+    }
     schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
 }
 

@@ -19,6 +19,7 @@ use raft::{Config, RawNode, ReadOnlyOption, StateRole};
 
 use super::network::Addr;
 use super::proto::{Op, Payload, Proposal, Reply, Request};
+use crate::bugs::Bug;
 use crate::kv::Kv;
 use crate::lease::{
     LeaseError, LeaseId, Lessor, LessorConfig, MAX_CHECKPOINT_BATCH, RenewBegin, RenewTicket, RevokeStep,
@@ -60,6 +61,18 @@ pub enum Output {
         id: LeaseId,
         ttl_s: i64,
     },
+    /// A keep-alive of `id` that reached this member at local time `arrived` was answered TTL 0
+    /// because the lessor does not know the lease.
+    RenewNotFound {
+        member: usize,
+        id: LeaseId,
+        arrived: Instant,
+    },
+    /// Checkpoints were applied when log entry `index` was applied here.
+    AppliedCheckpoint {
+        index: u64,
+        checkpoints: Vec<(LeaseId, i64)>,
+    },
     /// A TimeToLive reply was produced for a known lease.
     TimeToLive {
         id: LeaseId,
@@ -87,6 +100,8 @@ pub enum Output {
 struct Waiter {
     client: usize,
     req: u64,
+    /// When the request reached this member (local time).
+    arrived: Instant,
 }
 
 /// What a leadership confirmation (read index) is for.
@@ -322,7 +337,7 @@ impl Member {
         forwarded: bool,
         out: &mut Vec<Output>,
     ) {
-        let waiter = Waiter { client, req };
+        let waiter = Waiter { client, req, arrived: now };
         if request.goes_to_leader() && !self.lessor.is_primary() {
             match self.leader_id() {
                 Some(leader) if leader != self.index && !forwarded => out.push(Output::Send {
@@ -416,7 +431,14 @@ impl Member {
         self.expire_waits(now, out);
         let expired = self.lessor.find_expired_leases(now);
         if !expired.is_empty() {
-            self.confirm(now, Confirm::Scan(expired));
+            if self.lessor_config.bugs.has(Bug::Etcd15247) {
+                // BUG etcd-15247: the expiry scan proposed revokes without confirming leadership; an
+                // old leader whose lessor was not demoted yet revoked leases that clients kept
+                // alive through the new leader (its proposals are forwarded there and commit).
+                self.confirmed(now, Confirm::Scan(expired), out);
+            } else {
+                self.confirm(now, Confirm::Scan(expired));
+            }
         }
         if self.is_leader() {
             let due = self.lessor.find_due_checkpoints(now, MAX_CHECKPOINT_BATCH);
@@ -596,7 +618,10 @@ impl Member {
             self.fail_confirm(confirm, out);
             return;
         }
-        if self.applied >= index {
+        // BUG etcd-13675: the leader renewed as soon as leadership was confirmed, without waiting to
+        // apply what was committed, so a renew right after a grant could miss the grant.
+        let skip_wait = self.lessor_config.bugs.has(Bug::Etcd13675) && matches!(confirm, Confirm::Renews(_));
+        if self.applied >= index || skip_wait {
             self.confirmed(now, confirm, out);
         } else {
             self.v.after_apply.push((index, confirm));
@@ -638,7 +663,7 @@ impl Member {
 
     fn renew(&mut self, now: Instant, waiter: Waiter, id: LeaseId, out: &mut Vec<Output>) {
         match self.lessor.renew_begin(now, id) {
-            Err(LeaseError::LeaseNotFound) => self.reply(&waiter, Reply::KeepAlive { id, ttl_s: 0 }, out),
+            Err(LeaseError::LeaseNotFound) => self.reply_not_found(&waiter, id, out),
             Err(_) => self.reply(&waiter, Reply::Unavailable, out),
             Ok(RenewBegin::Blocked) => self.v.blocked.push((waiter, id)),
             Ok(RenewBegin::Proceed(ticket)) if ticket.needs_checkpoint => self
@@ -658,9 +683,15 @@ impl Member {
                 }
                 self.reply(&waiter, Reply::KeepAlive { id, ttl_s }, out);
             }
-            Err(LeaseError::LeaseNotFound) => self.reply(&waiter, Reply::KeepAlive { id, ttl_s: 0 }, out),
+            Err(LeaseError::LeaseNotFound) => self.reply_not_found(&waiter, id, out),
             Err(_) => self.reply(&waiter, Reply::Unavailable, out),
         }
+    }
+
+    /// The keep-alive stream's answer for an unknown lease: `{id, ttl: 0}`.
+    fn reply_not_found(&self, waiter: &Waiter, id: LeaseId, out: &mut Vec<Output>) {
+        out.push(Output::RenewNotFound { member: self.index, id, arrived: waiter.arrived });
+        self.reply(waiter, Reply::KeepAlive { id, ttl_s: 0 }, out);
     }
 
     fn apply_entries(&mut self, now: Instant, entries: Vec<Entry>, out: &mut Vec<Output>) {
@@ -733,6 +764,7 @@ impl Member {
                 for &(id, remaining_ttl_s) in &checkpoints {
                     self.lessor.checkpoint(now, id, remaining_ttl_s);
                 }
+                out.push(Output::AppliedCheckpoint { index, checkpoints });
                 if let Some(Pending::RenewCheckpoint(waiter, ticket)) = pending {
                     self.renew_finish(now, waiter, ticket, out);
                 }

@@ -108,6 +108,9 @@ pub struct Sim<'t> {
     promotions_at_grant: BTreeMap<LeaseId, u64>,
     /// Replica checks since the last full comparison.
     replica_checks: u64,
+    /// Per member: the applied index at its last crash when checkpoints are not persisted (it
+    /// lost every remaining TTL checkpointed up to there, etcd issue 17132).
+    forgotten_through: Vec<Option<u64>>,
     stats: Stats,
     violation: Option<Violation>,
     /// The recent trace lines, formatted only if a report shows them.
@@ -339,6 +342,7 @@ impl<'t> Sim<'t> {
             revoked_count: 0,
             promotions_at_grant: BTreeMap::new(),
             replica_checks: 0,
+            forgotten_through: vec![None; options.members],
             stats,
             violation: None,
             last_events: VecDeque::with_capacity(LAST_EVENTS),
@@ -757,6 +761,9 @@ impl<'t> Sim<'t> {
                     return;
                 }
                 self.stats.faults.add(FaultKind::Crash);
+                if !self.resolved.checkpoint_persist {
+                    self.forgotten_through[m] = Some(self.members[m].applied);
+                }
                 self.members[m].crash(out);
                 self.stalled_until[m] = None;
                 self.queue.push(self.now + Duration::from_ms(down_ms), Event::Restart(m));
@@ -855,6 +862,18 @@ impl<'t> Sim<'t> {
                 self.history.on_renew_ok(now, id, ttl_s)?;
                 self.trace_lease(id, "renew", ttl_s);
             }
+            Output::RenewNotFound { member, id, arrived } => {
+                let arrived = self.member_clocks[member].true_time_of(arrived);
+                return self.history.check_renew_not_found(arrived, id, self.drift_tolerance_of(id));
+            }
+            Output::AppliedCheckpoint { index, checkpoints } => {
+                if index > self.recorded_index {
+                    self.recorded_index = index;
+                    for (id, remaining_ttl_s) in checkpoints {
+                        self.history.on_checkpoint(index, id, remaining_ttl_s);
+                    }
+                }
+            }
             Output::TimeToLive { id, ttl_s, granted_ttl_s } => {
                 let allowance = self.history.leader_change_allowance(id) + self.drift_tolerance_of(id);
                 return oracle::check_ttl_bounded(id, ttl_s, granted_ttl_s, allowance);
@@ -863,8 +882,14 @@ impl<'t> Sim<'t> {
                 self.stats.leader_changes += 1;
                 self.note(format!("promote m{} ({} leases)", member + 1, expiries.len()));
                 let clock = self.member_clocks[member];
+                let judge_checkpoints = expiries.len() < LessorConfig::server_defaults().revoke_rate_per_s;
                 for (id, expiry) in expiries {
                     let expiry = clock.true_time_of(expiry);
+                    if judge_checkpoints {
+                        let tolerance = self.drift_tolerance_of(id);
+                        let forgotten = self.forgotten_through[member];
+                        self.history.check_promote_honours_checkpoint(now, id, expiry, extend, tolerance, forgotten)?;
+                    }
                     // The checkpoint that bounds the extension comes at most one interval, one
                     // scan period and a commit after the last one.
                     let allowance = extend

@@ -216,11 +216,11 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                 format!("ok ids={}", join(ids))
             }
             Command::Checkpoint { id, remaining_ttl_s } => {
-                self.lessor.checkpoint(now, id, remaining_ttl_s);
+                self.checkpoint(id, remaining_ttl_s);
                 "ok".to_owned()
             }
             Command::Promote { extend } => {
-                self.promote(extend);
+                *verdict = self.promote(extend);
                 "ok".to_owned()
             }
             Command::Demote => {
@@ -235,11 +235,14 @@ impl<Q: ExpiryQueue> Replayer<Q> {
             Command::Restart => {
                 let records = self.lessor.records().clone();
                 self.lessor = Lessor::recover(self.config.lessor.clone(), records);
+                if !self.config.lessor.checkpoint_persist {
+                    self.history.forget_checkpoints(); // etcd issue 17132
+                }
                 self.kv.reattach(&mut self.lessor);
                 self.reapply_unpersisted();
                 self.renews.clear();
                 self.revokes.clear();
-                self.promote(self.config.election_timeout);
+                *verdict = self.promote(self.config.election_timeout);
                 "ok".to_owned()
             }
             Command::RenewBegin { id } => {
@@ -263,7 +266,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                     return Err(format!("the renew of lease {id} needs no checkpoint"));
                 }
                 ticket.needs_checkpoint = false; // owed no more
-                self.lessor.checkpoint(now, id, 0);
+                self.checkpoint(id, 0);
                 "ok".to_owned()
             }
             Command::RenewEnd { id } => {
@@ -409,11 +412,31 @@ impl<Q: ExpiryQueue> Replayer<Q> {
         self.history.on_revoke(self.now, ticket.id, by_expiry, Duration::ZERO)
     }
 
-    fn promote(&mut self, extend: Duration) {
+    /// Promotes; `promote_honours_checkpoint` judges every lease's new expiry (one clock, no drift).
+    fn promote(&mut self, extend: Duration) -> Verdict {
         self.lessor.promote(self.now, extend);
+        let mut verdict = Ok(());
+        let judge = self.lessor.lease_count() < self.config.lessor.revoke_rate_per_s;
         for lease in self.lessor.leases_by_id() {
+            if judge && verdict.is_ok() {
+                verdict = self.history.check_promote_honours_checkpoint(
+                    self.now,
+                    lease.id,
+                    lease.expiry,
+                    extend,
+                    Duration::ZERO,
+                    None,
+                );
+            }
             self.history.on_promote(lease.id, lease.expiry);
         }
+        verdict
+    }
+
+    /// Applies a checkpoint and tells the history (the replayer has no log indices: 0).
+    fn checkpoint(&mut self, id: LeaseId, remaining_ttl_s: i64) {
+        self.lessor.checkpoint(self.now, id, remaining_ttl_s);
+        self.history.on_checkpoint(0, id, remaining_ttl_s);
     }
 
     /// Moves time forward, running the leader's scans at each multiple of 500 ms passed.
@@ -446,7 +469,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
             loop {
                 let due = self.lessor.find_due_checkpoints(tick, MAX_CHECKPOINT_BATCH);
                 for &(id, remaining_ttl_s) in &due {
-                    self.lessor.checkpoint(tick, id, remaining_ttl_s);
+                    self.checkpoint(id, remaining_ttl_s);
                 }
                 if due.len() < MAX_CHECKPOINT_BATCH {
                     break;

@@ -73,7 +73,11 @@ fn every_shipped_trace_replays_to_its_expected_output() {
         }
     }
     bugs_shown.sort();
-    assert_eq!(bugs_shown, Bug::ALL.to_vec(), "one shipped trace per bug switch");
+    // These need a cluster (a second leader change, a leader that applies late, a stalled old
+    // leader next to a new one): the simulator and the cluster model show them, not one member.
+    let cluster_only = [Bug::Etcd13491, Bug::Etcd13675, Bug::Etcd15247];
+    let single_member: Vec<Bug> = Bug::ALL.into_iter().filter(|b| !cluster_only.contains(b)).collect();
+    assert_eq!(bugs_shown, single_member, "one shipped trace per bug switch a single member can show");
 }
 
 #[test]

@@ -34,6 +34,9 @@ pub enum Status {
     Unexpected,
     /// Found, but the minimized counterexample does not replay to the same violation.
     NoReplay,
+    /// A known gap: the engine could express the bug but does not find it yet (see the
+    /// expectation table's reason). Reported, not a failure.
+    Open,
     /// The engine failed to run.
     Error,
 }
@@ -47,13 +50,14 @@ impl Status {
             Status::FalseAlarm => "FALSE ALARM",
             Status::Unexpected => "UNEXPECTED",
             Status::NoReplay => "NO REPLAY",
+            Status::Open => "open",
             Status::Error => "ERROR",
         }
     }
 
     /// Whether the cell is as the expectation table says.
     pub fn ok(self) -> bool {
-        matches!(self, Status::Found | Status::Clean)
+        matches!(self, Status::Found | Status::Clean | Status::Open)
     }
 }
 
@@ -69,9 +73,10 @@ impl CellResult {
         }
         match (outcome.violations.is_empty(), self.expect()) {
             (true, Expect::Finds) => Status::Missed,
+            (true, Expect::Open(_)) => Status::Open,
             (true, _) => Status::Clean,
             (false, _) if outcome.replays == Some(false) => Status::NoReplay,
-            (false, Expect::Finds) => Status::Found,
+            (false, Expect::Finds | Expect::Open(_)) => Status::Found,
             (false, _) => Status::Unexpected,
         }
     }
@@ -88,6 +93,7 @@ impl CellResult {
             Status::Found => "✔".to_owned(),
             Status::Clean if matches!(self.expect(), Expect::Cannot(_)) => "— n/e".to_owned(),
             Status::Clean => "✔ none".to_owned(),
+            Status::Open => "— open".to_owned(),
             other => format!("✘ {}", other.name()),
         };
         let length = |n: Option<usize>| n.map_or("n/a".to_owned(), |n| n.to_string());
@@ -102,7 +108,7 @@ impl CellResult {
     fn json(&self) -> Value {
         let (reason, expected) = match self.expect() {
             Expect::Finds => (None, true),
-            Expect::Cannot(why) => (Some(why), false),
+            Expect::Cannot(why) | Expect::Open(why) => (Some(why), false),
             Expect::Nothing => (None, false),
         };
         let mut cell = json!({
@@ -176,8 +182,14 @@ impl Matrix {
         let mut notes = Vec::new();
         for &row in &self.rows {
             for cell in self.row_cells(row).flatten() {
-                if let Expect::Cannot(why) = cell.expect() {
-                    notes.push(format!("{} × {}: not expected — {why}", row.name(), cell.engine.name()));
+                match cell.expect() {
+                    Expect::Cannot(why) => {
+                        notes.push(format!("{} × {}: not expected — {why}", row.name(), cell.engine.name()))
+                    }
+                    Expect::Open(why) => {
+                        notes.push(format!("{} × {}: open (a known gap) — {why}", row.name(), cell.engine.name()))
+                    }
+                    Expect::Finds | Expect::Nothing => {}
                 }
             }
         }
