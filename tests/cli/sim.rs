@@ -95,3 +95,15 @@ fn a_sweep_with_etcd_6570_fails_and_its_replay_command_reproduces_the_violation(
     assert_eq!(replayed.status.code(), Some(1), "{replay_out}{replay_err}");
     assert!(replay_out.contains(&format!("VIOLATION of {property}")), "expected {property} in:\n{replay_out}");
 }
+
+#[test]
+fn sim_minimize_of_a_passing_seed_says_so_and_out_needs_minimize() {
+    let output = leasesim(&[&["sim", "--seed", "3", "--minimize", "--out", "/nonexistent-dir"], &SHORT[..]].concat());
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("nothing to minimize"), "{stdout}");
+    let output = leasesim(&["sim", "--seed", "3", "--out", "x"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("--minimize"), "{stderr}");
+}

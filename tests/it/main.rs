@@ -2,7 +2,6 @@
 mod conform;
 mod expiry;
 mod lessor_props;
-mod minimize;
 mod scenarios;
 mod sim;
 mod traces;
