@@ -1,8 +1,11 @@
 //! `leasesim sim --seed N [options]`: one simulated run, its summary on stdout, optionally its
-//! event trace as JSON lines (`--trace FILE`). Also owns the run options shared with `sweep`.
+//! event trace as JSON lines (`--trace FILE`); with `--minimize [--out DIR]` the failing run
+//! minimized (`sim::minimize`), its before/after table, the files written and the commands that
+//! replay them. Also owns the run options shared with `sweep`.
 //!
 //! Exit status: 0 when every property held, 1 on a violation (the summary then carries the seed,
-//! options, property, last events and the replay command), 2 on bad options.
+//! options, property, last events and the replay command; or the minimized counterexample), 2 on
+//! bad options or files that cannot be written.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +102,14 @@ pub struct SimCommand {
     /// Write the event trace here, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Minimize the failing run (its faults, client operations, cluster, clients, time span) and
+    /// write it as `<bug-or-seed>.jsonl` (event trace), `.schedule` and, when the violation is
+    /// lessor-level, `.trace` (a `leasesim replay` trace) into `--out`.
+    #[arg(long, conflicts_with = "trace")]
+    minimize: bool,
+    /// Where `--minimize` writes its files.
+    #[arg(long, value_name = "DIR", default_value = ".", requires = "minimize")]
+    out: PathBuf,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -111,6 +122,9 @@ pub fn run(command: &SimCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if command.minimize {
+        return minimize(command, &options);
+    }
     let started = std::time::Instant::now();
     let report = match &command.trace {
         None => leasesim::sim::run(command.seed, &options),
@@ -141,4 +155,84 @@ pub fn run(command: &SimCommand) -> ExitCode {
         sim_s / wall.max(1e-9)
     );
     if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `leasesim sim --minimize`.
+fn minimize(command: &SimCommand, options: &SimOptions) -> ExitCode {
+    let seed = command.seed;
+    let started = std::time::Instant::now();
+    let report = leasesim::sim::run(seed, options);
+    if report.passed() {
+        print!("{}", report.summary());
+        println!("nothing to minimize: seed {seed} violates no property under these options");
+        return ExitCode::SUCCESS;
+    }
+    let m = match leasesim::sim::minimize(seed, options) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bugs: Vec<Bug> = options.bugs.iter().collect();
+    let name = match bugs[..] {
+        [bug] => format!("{bug}-seed-{seed}"),
+        _ => format!("seed-{seed}"),
+    };
+    let dir = &command.out;
+    let path = |ext: &str| dir.join(format!("{name}.{ext}"));
+    let mut files = vec![(path("jsonl"), m.jsonl.clone()), (path("schedule"), schedule_file(&m, options))];
+    if let Some(trace) = &m.replay_trace {
+        files.push((path("trace"), trace.clone()));
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    for (file, text) in &files {
+        if let Err(e) = std::fs::write(file, text) {
+            eprintln!("error: cannot write {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    }
+    println!(
+        "seed {seed}: {} violated; minimized in {} runs, {:.1}s",
+        m.property,
+        m.runs,
+        started.elapsed().as_secs_f64()
+    );
+    print!("{}", m.table());
+    let bug_args: String = bugs.iter().map(|b| format!(" --bug {b}")).collect();
+    println!("event trace of the minimized run: {}", path("jsonl").display());
+    println!("its schedule:                     {}", path("schedule").display());
+    match &m.replay_trace {
+        Some(_) => {
+            println!("replay the lessor-level counterexample: leasesim replay {}{bug_args}", path("trace").display())
+        }
+        None => println!("no lessor-level replay trace (the violation is not one member's lessor's alone)"),
+    }
+    println!("the seed's full run: {}", options.replay_command(seed));
+    ExitCode::from(1)
+}
+
+/// The `.schedule` file: where it came from, and its items.
+fn schedule_file(m: &leasesim::sim::Minimized, options: &SimOptions) -> String {
+    let s = &m.schedule;
+    let f = &s.resolved.faults;
+    format!(
+        "# minimized schedule of `{}`: {} violated\n# members {} clients {} faulty phase {} healing {}; \
+         loss_ppm={} duplicate_ppm={} reorder_ppm={} delay_ms={}..{}\n{}",
+        options.replay_command(m.seed),
+        m.property,
+        s.options.members,
+        s.options.clients,
+        s.options.duration,
+        s.options.heal,
+        f.loss_ppm,
+        f.duplicate_ppm,
+        f.reorder_ppm,
+        f.delay_min_ms,
+        f.delay_max_ms,
+        m.schedule_text
+    )
 }

@@ -26,6 +26,7 @@ use crate::lease::{
 };
 use crate::oracle::{self, Violation};
 use crate::time::{Duration, Instant};
+use crate::trace::Command;
 
 /// Raft's tick, in local milliseconds (etcd's default heartbeat interval).
 pub const TICK_MS: u64 = 100;
@@ -156,6 +157,9 @@ pub struct Member {
     /// What changed since the last check: keys and leases whose attachments may differ, or
     /// everything (after a crash).
     pub touched: Touched,
+    /// When set, every lessor operation this member makes, at its local time, as the trace command
+    /// that makes it (the raw material of a `leasesim replay` trace of this member).
+    pub lessor_log: Option<Vec<(Instant, Command)>>,
 }
 
 /// The keys and leases an apply touched, so the runner can check attachments where they changed.
@@ -191,6 +195,7 @@ impl Member {
             v: Volatile::default(),
             dirty: true,
             touched: Touched { all: true, ..Touched::default() },
+            lessor_log: None,
         };
         member.start();
         member
@@ -254,9 +259,23 @@ impl Member {
         self.v = Volatile { node: Some(node), ..Volatile::default() };
     }
 
+    /// Logs a lessor operation (see `lessor_log`).
+    fn log(&mut self, now: Instant, command: Command) {
+        if let Some(log) = &mut self.lessor_log {
+            log.push((now, command));
+        }
+    }
+
+    pub fn lessor_config(&self) -> &LessorConfig {
+        &self.lessor_config
+    }
+
     /// A crash: everything volatile is lost; the lessor is rebuilt from its records and the KV
     /// re-attached (as a restart would), so what the runner checks is what survived.
-    pub fn crash(&mut self, out: &mut Vec<Output>) {
+    pub fn crash(&mut self, now: Instant, out: &mut Vec<Output>) {
+        // A trace's restart recovers and promotes; the crashed member is no leader until elected.
+        self.log(now, Command::Restart);
+        self.log(now, Command::Demote);
         let lost = std::mem::take(&mut self.v);
         for (_, pending) in lost.pending {
             if let Pending::Revoke(id, _) = pending {
@@ -546,9 +565,9 @@ impl Member {
             for read_state in read_states {
                 self.on_read_state(now, read_state.index, &read_state.request_ctx, out);
             }
-            self.observe_role(out);
+            self.observe_role(now, out);
         }
-        self.observe_role(out);
+        self.observe_role(now, out);
     }
 
     fn send_raft(&self, messages: Vec<Message>, out: &mut Vec<Output>) {
@@ -559,7 +578,7 @@ impl Member {
     }
 
     /// Demotes when raft says this member is no longer the leader of the term it promoted in.
-    fn observe_role(&mut self, out: &mut Vec<Output>) {
+    fn observe_role(&mut self, now: Instant, out: &mut Vec<Output>) {
         if !self.lessor.is_primary() {
             return;
         }
@@ -568,6 +587,7 @@ impl Member {
             return;
         }
         self.lessor.demote();
+        self.log(now, Command::Demote);
         self.dirty = true;
         out.push(Output::Demoted { member: self.index });
         for (waiter, _) in std::mem::take(&mut self.v.blocked) {
@@ -662,7 +682,13 @@ impl Member {
     }
 
     fn renew(&mut self, now: Instant, waiter: Waiter, id: LeaseId, out: &mut Vec<Output>) {
-        match self.lessor.renew_begin(now, id) {
+        let begun = self.lessor.renew_begin(now, id);
+        match &begun {
+            Ok(RenewBegin::Proceed(_)) => self.log(now, Command::RenewBegin { id }),
+            Ok(RenewBegin::Blocked) => self.log(now, Command::Renew { id }),
+            Err(_) => {}
+        }
+        match begun {
             Err(LeaseError::LeaseNotFound) => self.reply_not_found(&waiter, id, out),
             Err(_) => self.reply(&waiter, Reply::Unavailable, out),
             Ok(RenewBegin::Blocked) => self.v.blocked.push((waiter, id)),
@@ -674,6 +700,7 @@ impl Member {
 
     fn renew_finish(&mut self, now: Instant, waiter: Waiter, ticket: RenewTicket, out: &mut Vec<Output>) {
         let id = ticket.id;
+        self.log(now, Command::RenewEnd { id });
         match self.lessor.renew_finish(now, ticket) {
             Ok(ttl_s) => {
                 // The history judges the renew first (`renew_never_resurrects`), then the state.
@@ -729,6 +756,7 @@ impl Member {
         }
         self.v.promoted_term = term;
         self.lessor.promote(now, self.election_timeout());
+        self.log(now, Command::Promote { extend: self.election_timeout() });
         let expiries = self.lessor.leases_by_id().map(|l| (l.id, l.expiry)).collect();
         out.push(Output::Promoted { member: self.index, expiries, extend: self.election_timeout() });
     }
@@ -740,6 +768,7 @@ impl Member {
         };
         let reply = match op {
             Op::Grant { id, ttl_s } => {
+                self.log(now, Command::Grant { id, ttl_s });
                 match self.lessor.grant(now, id, ttl_s).inspect(|_| {
                     self.touched.leases.push(id);
                     self.touched.granted = true;
@@ -756,12 +785,20 @@ impl Member {
                 if let Some(Pending::Revoke(..)) = pending {
                     self.v.revokes_in_flight -= 1;
                 }
+                self.log(now, Command::Revoke { id });
                 let reply = self.apply_revoke(index, id, by_expiry, out);
                 self.pump_revokes(now, out);
                 reply
             }
             Op::Checkpoint { checkpoints } => {
                 for &(id, remaining_ttl_s) in &checkpoints {
+                    let renewing = matches!(&pending, Some(Pending::RenewCheckpoint(_, t)) if t.id == id);
+                    let command = if renewing && remaining_ttl_s == 0 {
+                        Command::RenewCheckpoint { id }
+                    } else {
+                        Command::Checkpoint { id, remaining_ttl_s }
+                    };
+                    self.log(now, command);
                     self.lessor.checkpoint(now, id, remaining_ttl_s);
                 }
                 out.push(Output::AppliedCheckpoint { index, checkpoints });
@@ -772,6 +809,7 @@ impl Member {
             }
             Op::Put { key, value, lease } => {
                 self.touch_key(&key, lease);
+                self.log(now, Command::Put { key: key.clone(), value: value.clone(), lease });
                 match self.kv.put(&mut self.lessor, &key, &value, lease) {
                     Ok(_) => Reply::Put { key },
                     Err(e) => Reply::Failed(e),
@@ -779,6 +817,7 @@ impl Member {
             }
             Op::Delete { key } => {
                 self.touch_key(&key, crate::lease::NO_LEASE);
+                self.log(now, Command::Delete { key: key.clone() });
                 self.kv.delete(&mut self.lessor, &key);
                 Reply::Deleted { key }
             }

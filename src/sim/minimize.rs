@@ -2,7 +2,9 @@
 //! debugging over its items, then a smaller cluster, fewer clients, no loss/duplication/reordering,
 //! exact clocks and a shorter faulty phase, each change kept only if a deterministic re-run still
 //! violates the same property, round after round until nothing more can go (1-minimal within the
-//! run budget). The result is written as the JSON-lines event trace of the minimized run.
+//! run budget). The result is written as the JSON-lines event trace of the minimized run and,
+//! where the violating member's lessor shows the violation by itself, as a `leasesim replay` trace
+//! of that lessor's operations shrunk by the same ddmin until it replays to the same violation.
 //!
 //! Owns the search and its before/after numbers. It does not run anything itself (`runner::replay`
 //! does) and does not define "fails" beyond "the same property is violated".
@@ -12,10 +14,11 @@ use std::fmt::Write as _;
 use super::faults::Faults;
 use super::options::SimOptions;
 use super::report::Report;
-use super::runner::{replay, replay_traced, run_recorded};
+use super::runner::{replay, replay_logged, replay_traced, run_recorded};
 use super::schedule::{Item, Schedule};
 use crate::ddmin::{Trial, ddmin};
 use crate::time::{Duration, Instant};
+use crate::trace::{Command, Replayer, TraceConfig, replay_trace};
 
 /// How hard to look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +124,7 @@ pub fn minimize_with(seed: u64, options: &SimOptions, budget: Budget) -> Result<
         return Err(format!("seed {seed} violates no property under these options: nothing to minimize"));
     };
     let mut search = Search { property: violation.property, runs: 0, budget };
-    let before = Size::of(&schedule, &report);
+    let mut before = Size::of(&schedule, &report);
     let replayed = search.run(&schedule);
     if replayed.trace_hash != report.trace_hash {
         return Err(format!("seed {seed}: its recorded schedule did not replay to the same run (a simulator bug)"));
@@ -131,16 +134,22 @@ pub fn minimize_with(seed: u64, options: &SimOptions, budget: Budget) -> Result<
     let traced = replay_traced(&schedule, &mut jsonl).map_err(|e| format!("writing the event trace: {e}"))?;
     debug_assert_eq!(traced.trace_hash, report.trace_hash);
     let jsonl = String::from_utf8(jsonl).map_err(|e| format!("the event trace is not UTF-8: {e}"))?;
+    let mut after = Size::of(&schedule, &report);
+    let replay_trace = lessor_trace(&mut search, &schedule).map(|(commands, text)| {
+        before.trace_commands = Some(commands);
+        after.trace_commands = Some(trace_commands(&text));
+        text
+    });
     Ok(Minimized {
         seed,
         property: search.property,
         before,
-        after: Size::of(&schedule, &report),
+        after,
         schedule_text: schedule.item_lines(),
         schedule,
         report,
         jsonl,
-        replay_trace: None,
+        replay_trace,
         runs: search.runs,
     })
 }
@@ -312,4 +321,163 @@ impl Search {
         }
         current
     }
+}
+
+/// The violating member's lessor operations as a `leasesim replay` trace that replays to the same
+/// violation, shrunk: `(commands before shrinking, the trace text)`.
+fn lessor_trace(search: &mut Search, schedule: &Schedule) -> Option<(usize, String)> {
+    let (_, log) = replay_logged(schedule);
+    search.runs += 1;
+    let log = log?;
+    let config = log.config.clone().with_bugs(schedule.options.bugs);
+    let property = search.property;
+    // A member starts as a follower; time moves in the member's own clock.
+    let mut plain = vec![Command::Demote];
+    let mut last = log.commands.first()?.0;
+    for (at, command) in log.commands {
+        if at > last {
+            plain.push(Command::Advance { by: at.saturating_since(last) });
+            last = at;
+        }
+        plain.push(command);
+    }
+    // The replayer's scans revoke at once what the cluster revoked later (or never, when a revoke
+    // was lost): a second reading lets any scan lose its revokes, and shrinking keeps the losses
+    // that matter.
+    let lossy: Vec<Command> = plain
+        .iter()
+        .flat_map(|c| match c {
+            Command::Advance { .. } => vec![Command::LoseRevokes { count: 1 }, c.clone()],
+            _ => vec![c.clone()],
+        })
+        .collect();
+    let (before, start) = [plain, lossy].into_iter().find_map(|commands| {
+        let commands = sanitize(&config, commands);
+        let len = commands.len();
+        match judge(&config, &commands, property) {
+            Trial::Fails(cut) => Some((len, cut)),
+            _ => None,
+        }
+    })?;
+    let mut current = merge_advances(start);
+    loop {
+        let shrunk = ddmin(current.clone(), 20_000, |c: &[Command]| Ok::<_, ()>(judge(&config, c, property)))
+            .expect("the test never errs");
+        let next = fuse_renews(&config, drop_renews(&config, merge_advances(shrunk), property), property);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    let mut text =
+        format!("# {property}: the lessor operations of the violating member, shrunk\n{}\n", log.config.to_line());
+    for command in &current {
+        text.push_str(&format!("{command}\n"));
+    }
+    // The text itself must replay to the violation.
+    let outcome = replay_trace(&text, schedule.options.bugs).ok()?;
+    outcome.violation.filter(|(_, v)| v.property == property)?;
+    Some((before, text))
+}
+
+/// The commands of a trace text (not its config line or comments).
+pub fn trace_commands(text: &str) -> usize {
+    crate::trace::parse_trace(text).map_or(0, |(_, commands)| commands.len())
+}
+
+/// Whether `commands` replay to a violation of `property` (cut just after it); a misused step
+/// command cannot be judged.
+fn judge(config: &TraceConfig, commands: &[Command], property: &str) -> Trial<Command> {
+    let mut replayer = Replayer::new(config.clone());
+    for (i, command) in commands.iter().enumerate() {
+        match replayer.execute(command) {
+            Err(_) => return Trial::Skipped,
+            Ok((_, Err(v))) if v.property == property => return Trial::Fails(commands[..=i].to_vec()),
+            Ok((_, Err(_))) => return Trial::Passes,
+            Ok((_, Ok(()))) => {}
+        }
+    }
+    Trial::Passes
+}
+
+/// Drops the commands the replayer refuses as misused (a renew step of a renew it never began:
+/// the cluster can have two keep-alives of one lease in flight, the replayer one), up to the first
+/// violation.
+fn sanitize(config: &TraceConfig, commands: Vec<Command>) -> Vec<Command> {
+    let mut replayer = Replayer::new(config.clone());
+    let mut kept = Vec::with_capacity(commands.len());
+    for command in commands {
+        match replayer.execute(&command) {
+            Err(_) => continue,
+            Ok((_, verdict)) => {
+                kept.push(command);
+                if verdict.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    kept
+}
+
+/// Adjacent advances as one (the same scans run either way).
+fn merge_advances(commands: Vec<Command>) -> Vec<Command> {
+    let mut merged: Vec<Command> = Vec::with_capacity(commands.len());
+    for command in commands {
+        if let (Some(Command::Advance { by: previous }), Command::Advance { by }) = (merged.last_mut(), &command) {
+            *previous = *previous + *by;
+            continue;
+        }
+        merged.push(command);
+    }
+    merged
+}
+
+/// `renew-begin X` right before its `renew-end X` (with or without `renew-checkpoint X` between)
+/// as one `renew X`, where the violation stays.
+fn fuse_renews(config: &TraceConfig, mut commands: Vec<Command>, property: &str) -> Vec<Command> {
+    let mut i = 0;
+    while i < commands.len() {
+        if let Command::RenewBegin { id } = commands[i] {
+            let steps = [Command::RenewCheckpoint { id }, Command::RenewEnd { id }];
+            let len = match commands.get(i + 1..i + 3) {
+                Some(next) if next == steps => 3,
+                _ if commands.get(i + 1) == Some(&steps[1]) => 2,
+                _ => 0,
+            };
+            if len > 0 {
+                let mut fused = commands.clone();
+                fused.splice(i..i + len, [Command::Renew { id }]);
+                if let Trial::Fails(cut) = judge(config, &fused, property) {
+                    commands = cut;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    commands
+}
+
+/// Each renew removed whole (its begin, checkpoint and end: ddmin cannot drop one step alone),
+/// where the violation stays.
+fn drop_renews(config: &TraceConfig, mut commands: Vec<Command>, property: &str) -> Vec<Command> {
+    let mut i = 0;
+    while i < commands.len() {
+        if let Command::RenewBegin { id } = commands[i] {
+            let mut candidate = commands.clone();
+            candidate.remove(i);
+            for step in [Command::RenewCheckpoint { id }, Command::RenewEnd { id }] {
+                if let Some(j) = candidate[i..].iter().position(|c| *c == step) {
+                    candidate.remove(i + j);
+                }
+            }
+            if let Trial::Fails(cut) = judge(config, &merge_advances(candidate), property) {
+                commands = cut;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    commands
 }

@@ -22,12 +22,13 @@ use super::options::{Resolved, SimOptions};
 use super::proto::{Payload, Reply, Request};
 use super::report::{Report, Stats};
 use super::rng::{SimRng, Streams};
-use super::schedule::{FaultAction, Item, Schedule};
+use super::schedule::{Fate, FaultAction, Item, Schedule};
 use super::trace::TraceSink;
 use super::world::EventQueue;
 use crate::lease::{EXPIRY_SCAN_PERIOD, LeaseId, LessorConfig};
 use crate::oracle::{self, History, LockWrites, Verdict, Violation};
 use crate::time::{Duration, Instant};
+use crate::trace::{Command, TraceConfig};
 
 /// Election ticks are drawn per member (and per restart) in this range: with raft-rs's own range
 /// pinned to one value, this and the tick jitter are where election randomness comes from.
@@ -120,6 +121,18 @@ pub struct Sim<'t> {
     recording: Option<Recording>,
     /// A replay: faults and client operations come from a schedule, not from the streams.
     script: Option<Script>,
+    /// The member whose event is being handled, and the one whose event led to the violation.
+    acting: Option<usize>,
+    violating_member: Option<usize>,
+}
+
+/// One member's lessor operations in a run, as trace commands at its local times (see
+/// `Member::lessor_log`), with the trace configuration that matches its lessor.
+#[derive(Clone, Debug)]
+pub struct MemberLog {
+    pub member: usize,
+    pub config: TraceConfig,
+    pub commands: Vec<(Instant, Command)>,
 }
 
 /// What a seeded run records of its own choices (see `schedule`).
@@ -128,6 +141,11 @@ struct Recording {
     items: Vec<Item>,
     /// Per fault chain, when its next fault is due.
     pending: BTreeMap<FaultKind, Instant>,
+    /// Per link, the fate of each message sent on it (not blocked), in order.
+    fates: BTreeMap<(Addr, Addr), Vec<Fate>>,
+    /// Per member, its tick intervals and its election ticks at restarts, in order.
+    tick_draws: Vec<Vec<u64>>,
+    election_draws: Vec<Vec<u64>>,
 }
 
 /// A schedule being replayed.
@@ -138,6 +156,10 @@ struct Script {
     chain_ends: BTreeMap<FaultKind, Instant>,
     /// Per client, its operations not yet performed, in time order.
     client_ops: Vec<VecDeque<(Instant, ClientOp)>>,
+    /// Per link, the recorded message fates not yet used; per member, tick and election draws.
+    fates: BTreeMap<(Addr, Addr), VecDeque<Fate>>,
+    tick_draws: Vec<VecDeque<u64>>,
+    election_draws: Vec<VecDeque<u64>>,
 }
 
 impl Script {
@@ -154,11 +176,18 @@ impl Script {
                 }
             }
         }
+        let members = schedule.options.members;
+        let per_member = |draws: &[Vec<u64>]| -> Vec<VecDeque<u64>> {
+            (0..members).map(|m| draws.get(m).cloned().unwrap_or_default().into()).collect()
+        };
         Script {
             items: schedule.items.clone(),
             chains,
             chain_ends: schedule.chain_ends.iter().copied().collect(),
             client_ops,
+            fates: schedule.fates.iter().map(|(link, fates)| (*link, fates.iter().cloned().collect())).collect(),
+            tick_draws: per_member(&schedule.tick_draws),
+            election_draws: per_member(&schedule.election_draws),
         }
     }
 
@@ -201,6 +230,9 @@ pub fn run_recorded(seed: u64, options: &SimOptions) -> (Report, Schedule) {
         client_clocks: sim.client_clocks.clone(),
         items: recording.items,
         chain_ends: recording.pending.into_iter().collect(),
+        fates: recording.fates,
+        tick_draws: recording.tick_draws,
+        election_draws: recording.election_draws,
         endpoint_draws: sim.clients.iter().map(|c| c.switch_draws().to_vec()).collect(),
     };
     (report, schedule)
@@ -210,6 +242,25 @@ pub fn run_recorded(seed: u64, options: &SimOptions) -> (Report, Schedule) {
 /// schedule of a seed runs exactly the seed's run (the same trace hash).
 pub fn replay(schedule: &Schedule) -> Report {
     Sim::replaying(schedule, TraceSink::hash_only()).run()
+}
+
+/// As `replay`, logging every member's lessor operations; returns the log of the member whose
+/// event led to the violation, if the run had one that a member's event led to.
+pub fn replay_logged(schedule: &Schedule) -> (Report, Option<MemberLog>) {
+    let mut sim = Sim::replaying(schedule, TraceSink::hash_only());
+    for member in &mut sim.members {
+        member.lessor_log = Some(Vec::new());
+    }
+    let report = sim.run_inner();
+    let log = sim.violating_member.filter(|_| report.violation.is_some()).map(|m| {
+        let member = &mut sim.members[m];
+        MemberLog {
+            member: m,
+            config: TraceConfig { lessor: member.lessor_config().clone(), election_timeout: member.election_timeout() },
+            commands: member.lessor_log.take().unwrap_or_default(),
+        }
+    });
+    (report, log)
 }
 
 /// As `replay`, writing the event trace as JSON lines to `out`.
@@ -256,7 +307,9 @@ impl<'t> Sim<'t> {
             .collect();
         let mut sim = Sim::build(seed, options, resolved, streams, stats, member_clocks, client_clocks, trace);
         if record {
-            sim.recording = Some(Recording::default());
+            let per_member = vec![Vec::new(); options.members];
+            sim.recording =
+                Some(Recording { tick_draws: per_member.clone(), election_draws: per_member, ..Recording::default() });
             for client in &mut sim.clients {
                 client.log_switches();
             }
@@ -350,6 +403,8 @@ impl<'t> Sim<'t> {
             initial_member_clocks: member_clocks_copy,
             recording: None,
             script: None,
+            acting: None,
+            violating_member: None,
         }
     }
 
@@ -409,7 +464,11 @@ impl<'t> Sim<'t> {
 
     fn schedule_tick(&mut self, m: usize) {
         let jitter = TICK_MS * TICK_JITTER_PCT / 100;
-        let interval = self.streams.members.between(TICK_MS - jitter, TICK_MS + jitter);
+        let recorded = self.script.as_mut().and_then(|s| s.tick_draws[m].pop_front());
+        let interval = recorded.unwrap_or_else(|| self.streams.members.between(TICK_MS - jitter, TICK_MS + jitter));
+        if let Some(recording) = &mut self.recording {
+            recording.tick_draws[m].push(interval);
+        }
         let at = self.member_clocks[m].true_after(self.now, Duration::from_ms(interval));
         self.queue.push(at, Event::Tick(m));
     }
@@ -482,6 +541,11 @@ impl<'t> Sim<'t> {
 
     fn handle(&mut self, event: Event) {
         let mut out = Vec::new();
+        self.acting = match &event {
+            Event::Tick(m) | Event::Scan(m) | Event::Restart(m) | Event::StallEnd(m) => Some(*m),
+            Event::Deliver { to: Addr::Member(m), .. } => Some(*m),
+            _ => None,
+        };
         match event {
             Event::Tick(m) => {
                 self.schedule_tick(m);
@@ -575,9 +639,27 @@ impl<'t> Sim<'t> {
     fn send(&mut self, from: Addr, to: Addr, payload: Payload) {
         let healthy = Faults::none();
         let faults = if self.healing { &healthy } else { &self.resolved.faults };
-        let delays = self.network.deliveries(&mut self.streams.network, faults, &mut self.stats.faults, from, to);
+        let blocked = self.network.is_blocked(from, to);
+        let recorded = match &mut self.script {
+            Some(script) if !blocked => script.fates.get_mut(&(from, to)).and_then(VecDeque::pop_front),
+            _ => None,
+        };
+        let fated =
+            recorded.filter(|fate| fate.fits(self.healing, faults)).map(|f| f.delays(faults, &mut self.stats.faults));
+        let drawn;
+        let delays: &[Duration] = match &fated {
+            Some(delays) => delays,
+            None => {
+                drawn = self.network.deliveries(&mut self.streams.network, faults, &mut self.stats.faults, from, to);
+                drawn.delays()
+            }
+        };
+        if let Some(recording) = self.recording.as_mut().filter(|_| !blocked) {
+            let fate = Fate { healing: self.healing, delays_ms: delays.iter().map(|d| d.as_ms()).collect() };
+            recording.fates.entry((from, to)).or_default().push(fate);
+        }
         let sent = self.now;
-        if let Some((&last, rest)) = delays.delays().split_last() {
+        if let Some((&last, rest)) = delays.split_last() {
             for &delay in rest {
                 self.queue.push(self.now + delay, Event::Deliver { from, to, payload: payload.clone(), sent });
             }
@@ -646,8 +728,12 @@ impl<'t> Sim<'t> {
         if self.members[m].is_up() {
             return;
         }
-        let ticks = self.streams.members.between(ELECTION_TICKS.0, ELECTION_TICKS.1 - 1) as usize;
-        self.members[m].restart(ticks);
+        let recorded = self.script.as_mut().and_then(|s| s.election_draws[m].pop_front());
+        let ticks = recorded.unwrap_or_else(|| self.streams.members.between(ELECTION_TICKS.0, ELECTION_TICKS.1 - 1));
+        if let Some(recording) = &mut self.recording {
+            recording.election_draws[m].push(ticks);
+        }
+        self.members[m].restart(ticks as usize);
     }
 
     fn end_stall(&mut self, m: usize, out: &mut Vec<Output>) {
@@ -764,7 +850,9 @@ impl<'t> Sim<'t> {
                 if !self.resolved.checkpoint_persist {
                     self.forgotten_through[m] = Some(self.members[m].applied);
                 }
-                self.members[m].crash(out);
+                self.acting = Some(m);
+                let now = self.local(m);
+                self.members[m].crash(now, out);
                 self.stalled_until[m] = None;
                 self.queue.push(self.now + Duration::from_ms(down_ms), Event::Restart(m));
                 self.note(format!("crash m{} for {down_ms}ms", m + 1));
@@ -789,6 +877,7 @@ impl<'t> Sim<'t> {
                 self.stats.faults.add(FaultKind::LeaderChurn);
                 self.note(format!("transfer leader m{} -> m{}", leader + 1, to + 1));
                 let now = self.local(leader);
+                self.acting = Some(leader);
                 self.members[leader].transfer_leader(to, now, out);
             }
             FaultAction::Idle(_) => {}
@@ -811,6 +900,9 @@ impl<'t> Sim<'t> {
         for output in outputs {
             let verdict = self.process_one(output);
             if let Err(v) = verdict {
+                if self.violation.is_none() {
+                    self.violating_member = self.acting;
+                }
                 self.violation.get_or_insert(v);
             }
         }
@@ -969,6 +1061,7 @@ impl<'t> Sim<'t> {
                 .map_err(|v| Violation { detail: format!("on m{}: {}", m + 1, v.detail), ..v });
             if let Err(v) = verdict {
                 self.violation = Some(v);
+                self.violating_member = Some(m);
                 return;
             }
         }

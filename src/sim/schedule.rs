@@ -5,15 +5,16 @@
 //!
 //! Owns the schedule's vocabulary and the edits that keep it consistent (dropping members or
 //! clients drops what refers to them). It runs nothing (`runner::run_recorded` records one,
-//! `runner::replay` runs one). What stays drawn from the seed's streams in a replay: per-message
-//! delays, loss and duplication (at the schedule's rates), member tick jitter and election ticks,
-//! and client endpoint switches beyond the recorded ones.
+//! `runner::replay` runs one). The background draws (each message's fate per link, each member's
+//! tick intervals and election ticks, each client's endpoint switches) are recorded too, and drawn
+//! afresh from the seed's streams only when they run out or no longer fit edited rates.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use super::client::ClientOp;
 use super::clock::Clock;
-use super::faults::FaultKind;
+use super::faults::{FaultCounts, FaultKind, Faults};
 use super::network::Addr;
 use super::options::{Resolved, SimOptions};
 use crate::time::{Duration, Instant};
@@ -140,6 +141,47 @@ pub struct Schedule {
     pub chain_ends: Vec<(FaultKind, Instant)>,
     /// Per client, the draws of its endpoint switches, in order (background, not edited).
     pub endpoint_draws: Vec<Vec<u64>>,
+    /// Per link, the fate of each message the run sent on it, in order (background, not edited):
+    /// an edit that changes one link's traffic leaves the other links' fates where they were.
+    pub fates: BTreeMap<(Addr, Addr), Vec<Fate>>,
+    /// Per member, its tick intervals and its election ticks at restarts, in order (background).
+    pub tick_draws: Vec<Vec<u64>>,
+    pub election_draws: Vec<Vec<u64>>,
+}
+
+/// The fate a message met: the delays of its copies (none: lost; two: duplicated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fate {
+    /// Sent in the healing phase (a replay uses the fate only in the same phase).
+    pub healing: bool,
+    pub delays_ms: Vec<u64>,
+}
+
+impl Fate {
+    /// Whether the fate is possible under `faults` in that phase (a replay with edited rates draws
+    /// afresh for a fate that is not).
+    pub fn fits(&self, healing: bool, faults: &Faults) -> bool {
+        self.healing == healing
+            && (!self.delays_ms.is_empty() || faults.loss_ppm > 0)
+            && (self.delays_ms.len() < 2 || faults.duplicate_ppm > 0)
+            && self.delays_ms.iter().all(|&d| {
+                (faults.delay_min_ms..=faults.delay_max_ms).contains(&d)
+                    || (faults.reorder_ppm > 0 && d > faults.delay_max_ms)
+            })
+    }
+
+    /// The delays, counted as the network counts a drawn fate.
+    pub fn delays(&self, faults: &Faults, counts: &mut FaultCounts) -> Vec<Duration> {
+        match self.delays_ms.len() {
+            0 => counts.add(FaultKind::Loss),
+            2 => counts.add(FaultKind::Duplicate),
+            _ => {}
+        }
+        for _ in self.delays_ms.iter().filter(|&&d| d > faults.delay_max_ms) {
+            counts.add(FaultKind::Reorder);
+        }
+        self.delays_ms.iter().map(|&d| Duration::from_ms(d)).collect()
+    }
 }
 
 impl Schedule {
@@ -174,6 +216,8 @@ impl Schedule {
         let mut s = self.clone();
         s.options.members = members;
         s.member_clocks.truncate(members);
+        s.tick_draws.truncate(members);
+        s.election_draws.truncate(members);
         s.restrict();
         s
     }
@@ -185,6 +229,15 @@ impl Schedule {
         s.options.clients -= 1;
         s.client_clocks.remove(client);
         s.endpoint_draws.remove(client);
+        let shift = |a: Addr| match a {
+            Addr::Client(c) if c > client => Addr::Client(c - 1),
+            other => other,
+        };
+        s.fates = std::mem::take(&mut s.fates)
+            .into_iter()
+            .filter(|((a, b), _)| *a != Addr::Client(client) && *b != Addr::Client(client))
+            .map(|((a, b), fates)| ((shift(a), shift(b)), fates))
+            .collect();
         s.items.retain(|i| !matches!(i, Item::Client { client: c, .. } if *c == client));
         for item in &mut s.items {
             match item {

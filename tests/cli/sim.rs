@@ -134,3 +134,15 @@ fn fencing_without_locks_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("--fencing needs --locks"), "{stderr}");
 }
+
+#[test]
+fn sim_minimize_of_a_passing_seed_says_so_and_out_needs_minimize() {
+    let output = leasesim(&[&["sim", "--seed", "3", "--minimize", "--out", "/nonexistent-dir"], &SHORT[..]].concat());
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("nothing to minimize"), "{stdout}");
+    let output = leasesim(&["sim", "--seed", "3", "--out", "x"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("--minimize"), "{stderr}");
+}

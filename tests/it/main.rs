@@ -3,7 +3,6 @@ mod conform;
 mod expiry;
 mod lessor_props;
 mod locks;
-mod minimize;
 mod scenarios;
 mod show;
 mod sim;

@@ -15,6 +15,8 @@ pub struct Budget {
     pub model_states: usize,
     /// Simulation seeds, `0..sim_seeds`, run in order until the first failing one.
     pub sim_seeds: u64,
+    /// Re-runs the minimizer may make on the first failing seed (`sim::minimize`).
+    pub sim_minimize_runs: usize,
 }
 
 impl Budget {
@@ -23,13 +25,13 @@ impl Budget {
     pub const PROPTEST_SNIPPETS: usize = 20;
 
     /// For tests: every expected finding still shows, in seconds at the test profile.
-    pub const SMALL: Budget = Budget { name: "small", proptest_cases: 500, model_states: 100_000, sim_seeds: 150 };
+    pub const SMALL: Budget = Budget { name: "small", proptest_cases: 500, model_states: 100_000, sim_seeds: 150, sim_minimize_runs: 30 };
     /// The whole matrix in a minute or two in release on 2 cores.
     pub const DEFAULT: Budget =
-        Budget { name: "default", proptest_cases: 2_000, model_states: 400_000, sim_seeds: 300 };
+        Budget { name: "default", proptest_cases: 2_000, model_states: 400_000, sim_seeds: 300, sim_minimize_runs: 150 };
     /// A longer look for what the default misses.
     pub const LARGE: Budget =
-        Budget { name: "large", proptest_cases: 20_000, model_states: 3_000_000, sim_seeds: 1_000 };
+        Budget { name: "large", proptest_cases: 20_000, model_states: 3_000_000, sim_seeds: 1_000, sim_minimize_runs: 600 };
 
     pub const ALL: [Budget; 3] = [Budget::SMALL, Budget::DEFAULT, Budget::LARGE];
 
@@ -37,13 +39,15 @@ impl Budget {
     pub fn describe(&self) -> String {
         format!(
             "budget `{}`: proptest ≤ {} cases per row (traces of ≤ {} snippets, seed byte {}); lessor and cluster \
-             models: BFS ≤ {} states generated per row (1 thread); simulation: seeds 0..{} per row, in order",
+             models: BFS ≤ {} states generated per row (1 thread); simulation: seeds 0..{} per row, in order, the first \
+             failing one minimized in ≤ {} re-runs (length: schedule items)",
             self.name,
             self.proptest_cases,
             Budget::PROPTEST_SNIPPETS,
             Budget::PROPTEST_SEED_BYTE,
             self.model_states,
-            self.sim_seeds
+            self.sim_seeds,
+            self.sim_minimize_runs
         )
     }
 }

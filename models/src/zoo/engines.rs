@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::hash::Hash;
 
+use leasesim::sim::minimize;
 use leasesim::trace::replay_trace;
 use leasesim::trace::strategy::{self, Judge, case_strategy, failed, run_case, trace_text};
 use proptest::test_runner::TestError;
@@ -190,12 +191,29 @@ fn sim_cell(row: Row, budget: &Budget) -> Outcome {
     for seed in 0..budget.sim_seeds {
         let report = leasesim::sim::run(seed, &options);
         if let Some(violation) = &report.violation {
-            return Outcome {
+            let mut outcome = Outcome {
                 violations: vec![violation.property.to_owned()],
                 effort: seed + 1,
                 detail: format!("seed {seed}: {violation}; replay: {}", report.replay_command()),
                 ..Outcome::default()
             };
+            // The counterexample's length is its schedule's items (faults and client operations).
+            let limits = minimize::Budget { max_runs: budget.sim_minimize_runs, ..minimize::Budget::default() };
+            match minimize::minimize_with(seed, &options, limits) {
+                Ok(minimized) if minimized.property == violation.property => {
+                    outcome.before = Some(minimized.before.items);
+                    outcome.after = Some(minimized.after.items);
+                    if let Some(commands) = minimized.after.trace_commands {
+                        outcome.detail.push_str(&format!("; minimized: a replay trace of {commands} commands"));
+                    }
+                    outcome.counterexample = minimized.replay_trace;
+                }
+                Ok(minimized) => {
+                    outcome.detail.push_str(&format!("; minimization drifted to {}", minimized.property));
+                }
+                Err(error) => outcome.detail.push_str(&format!("; minimization failed: {error}")),
+            }
+            return outcome;
         }
     }
     Outcome { effort: budget.sim_seeds, ..Outcome::default() }
