@@ -644,8 +644,8 @@ impl<'t> Sim<'t> {
             Some(script) if !blocked => script.fates.get_mut(&(from, to)).and_then(VecDeque::pop_front),
             _ => None,
         };
-        let fated =
-            recorded.filter(|fate| fate.fits(self.healing, faults)).map(|f| f.delays(faults, &mut self.stats.faults));
+        let fated = recorded.filter(|fate| fate.fits(self.healing, faults)).map(|f| f.delays(&mut self.stats.faults));
+        let reorders_before = self.stats.faults.get(FaultKind::Reorder);
         let drawn;
         let delays: &[Duration] = match &fated {
             Some(delays) => delays,
@@ -655,7 +655,9 @@ impl<'t> Sim<'t> {
             }
         };
         if let Some(recording) = self.recording.as_mut().filter(|_| !blocked) {
-            let fate = Fate { healing: self.healing, delays_ms: delays.iter().map(|d| d.as_ms()).collect() };
+            let reorders = (self.stats.faults.get(FaultKind::Reorder) - reorders_before) as u32;
+            let delays_ms = delays.iter().map(|d| d.as_ms()).collect();
+            let fate = Fate { healing: self.healing, delays_ms, reorders };
             recording.fates.entry((from, to)).or_default().push(fate);
         }
         let sent = self.now;

@@ -155,6 +155,8 @@ pub struct Fate {
     /// Sent in the healing phase (a replay uses the fate only in the same phase).
     pub healing: bool,
     pub delays_ms: Vec<u64>,
+    /// How many of the copies the network delayed out of order (counted as `reorder` faults).
+    pub reorders: u32,
 }
 
 impl Fate {
@@ -164,6 +166,7 @@ impl Fate {
         self.healing == healing
             && (!self.delays_ms.is_empty() || faults.loss_ppm > 0)
             && (self.delays_ms.len() < 2 || faults.duplicate_ppm > 0)
+            && (self.reorders == 0 || faults.reorder_ppm > 0)
             && self.delays_ms.iter().all(|&d| {
                 (faults.delay_min_ms..=faults.delay_max_ms).contains(&d)
                     || (faults.reorder_ppm > 0 && d > faults.delay_max_ms)
@@ -171,13 +174,13 @@ impl Fate {
     }
 
     /// The delays, counted as the network counts a drawn fate.
-    pub fn delays(&self, faults: &Faults, counts: &mut FaultCounts) -> Vec<Duration> {
+    pub fn delays(&self, counts: &mut FaultCounts) -> Vec<Duration> {
         match self.delays_ms.len() {
             0 => counts.add(FaultKind::Loss),
             2 => counts.add(FaultKind::Duplicate),
             _ => {}
         }
-        for _ in self.delays_ms.iter().filter(|&&d| d > faults.delay_max_ms) {
+        for _ in 0..self.reorders {
             counts.add(FaultKind::Reorder);
         }
         self.delays_ms.iter().map(|&d| Duration::from_ms(d)).collect()

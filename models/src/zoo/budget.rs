@@ -25,13 +25,24 @@ impl Budget {
     pub const PROPTEST_SNIPPETS: usize = 20;
 
     /// For tests: every expected finding still shows, in seconds at the test profile.
-    pub const SMALL: Budget = Budget { name: "small", proptest_cases: 500, model_states: 100_000, sim_seeds: 150, sim_minimize_runs: 30 };
+    pub const SMALL: Budget =
+        Budget { name: "small", proptest_cases: 500, model_states: 100_000, sim_seeds: 150, sim_minimize_runs: 30 };
     /// The whole matrix in a minute or two in release on 2 cores.
-    pub const DEFAULT: Budget =
-        Budget { name: "default", proptest_cases: 2_000, model_states: 400_000, sim_seeds: 300, sim_minimize_runs: 150 };
+    pub const DEFAULT: Budget = Budget {
+        name: "default",
+        proptest_cases: 2_000,
+        model_states: 400_000,
+        sim_seeds: 300,
+        sim_minimize_runs: 150,
+    };
     /// A longer look for what the default misses.
-    pub const LARGE: Budget =
-        Budget { name: "large", proptest_cases: 20_000, model_states: 3_000_000, sim_seeds: 1_000, sim_minimize_runs: 600 };
+    pub const LARGE: Budget = Budget {
+        name: "large",
+        proptest_cases: 20_000,
+        model_states: 3_000_000,
+        sim_seeds: 1_000,
+        sim_minimize_runs: 600,
+    };
 
     pub const ALL: [Budget; 3] = [Budget::SMALL, Budget::DEFAULT, Budget::LARGE];
 
