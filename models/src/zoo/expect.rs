@@ -32,11 +32,12 @@ const NO_STEPPED_RENEW: &str =
     "the cluster model renews in one step: no revoke lands between a renew's check and its refresh";
 const NO_LOST_LEADER_REVOKE: &str = "the cluster model's leader commits its revokes at once: only a stalled old leader's are lost, and it never leads again";
 const SIM_MEMBER_BUG: &str = "the bug lives in the server around the lessor (raft apply wait, leadership confirmation), which this engine does not run";
-const NO_SECOND_LEADER_CHANGE: &str = "open: needs two leader changes without renews between them, beyond this engine's bounds and the sim's fault mix so far";
-const NO_APPLY_LAG: &str = "open: needs a leader that confirms a renew before applying a committed grant; the cluster model applies at once and the sim's apply lag is not built yet";
-const NO_DEPOSED_SCAN: &str = "open: needs a stalled, deposed leader whose lessor still believes it is primary to scan; the cluster model and the sim do not yet produce it";
+const NO_SECOND_LEADER_CHANGE: &str =
+    "needs two leader changes without renews between them, beyond this engine's bounds and the sim's fault mix so far";
+const NO_APPLY_LAG: &str = "needs a leader that confirms a renew before applying a committed grant; the cluster model applies at once and the sim's apply lag is not built yet";
+const NO_DEPOSED_SCAN: &str = "needs a stalled, deposed leader whose lessor still believes it is primary to scan; the cluster model and the sim do not yet produce it";
 const NINE_EIGHT_LESSOR_BOUNDS: &str =
-    "open: the zoo's lessor-model bounds (1 s TTL, 3 s) leave no checkpoint with a remaining TTL before a promote";
+    "the zoo's lessor-model bounds (1 s TTL, 3 s) leave no checkpoint with a remaining TTL before a promote";
 const ONE_KEY_PER_LEASE: &str = "the cluster model applies a revoke as one action (no state between its steps is seen) and its client puts one key, which goes at one revision even with the bug";
 
 /// Whether `engine` must find `row`'s bug.
