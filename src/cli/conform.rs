@@ -57,8 +57,8 @@ pub use with_etcd::{replay_against, run};
 mod with_etcd {
     use std::process::ExitCode;
 
-    use leasesim::conform::{CheckOutcome, ConformError, EtcdOptions, EtcdRunner, check_trace, generate_trace, shrink};
-    use leasesim::trace::{TraceConfig, parse_trace};
+    use leasesim::conform::{CheckOutcome, EtcdOptions, EtcdRunner, check_trace_retrying, generate_trace, shrink};
+    use leasesim::trace::parse_trace;
 
     use super::ConformArgs;
 
@@ -114,7 +114,7 @@ mod with_etcd {
         let (mut agreed, mut disagreed) = (0, 0);
         for seed in seeds.clone() {
             let commands = generate_trace(seed, &config, runner.owns_process());
-            let outcome = match run_with_retries(&mut runner, &config, &commands) {
+            let outcome = match check_trace_retrying(&mut runner, &config, &commands, SLOW_RETRIES) {
                 Ok(outcome) => outcome,
                 Err(e) => return fail(format!("seed {seed}: {e}")),
             };
@@ -146,20 +146,6 @@ mod with_etcd {
         }
         println!("conform: {} traces, {agreed} agree, {disagreed} disagree", seeds.end - seeds.start);
         if disagreed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
-    }
-
-    fn run_with_retries(
-        runner: &mut EtcdRunner,
-        config: &TraceConfig,
-        commands: &[(usize, leasesim::trace::Command)],
-    ) -> Result<CheckOutcome, ConformError> {
-        let mut attempt = 0;
-        loop {
-            match check_trace(runner, config, commands) {
-                Err(ConformError::TooSlow { .. }) if attempt < SLOW_RETRIES => attempt += 1,
-                other => return other,
-            }
-        }
     }
 
     /// `replay --against ENDPOINT FILE`: etcd's replies, one line per command, in replay's format.

@@ -81,6 +81,23 @@ pub fn expected_replies(config: &TraceConfig, commands: &[(usize, Command)]) -> 
         .collect()
 }
 
+/// `check_trace`, tried again (up to `retries` more times) while the machine was too slow to judge
+/// time-derived replies (`TooSlow`).
+pub fn check_trace_retrying(
+    runner: &mut EtcdRunner,
+    config: &TraceConfig,
+    commands: &[(usize, Command)],
+    retries: usize,
+) -> Result<CheckOutcome, ConformError> {
+    let mut attempt = 0;
+    loop {
+        match check_trace(runner, config, commands) {
+            Err(ConformError::TooSlow { .. }) if attempt < retries => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// Runs `commands` through the replayer and etcd and compares. A run whose wall clock fell more
 /// than the lateness budget behind trace time before the first disagreement is `TooSlow`.
 pub fn check_trace(

@@ -20,7 +20,7 @@ pub mod generate;
 pub mod runner;
 pub mod timing;
 
-pub use check::{CheckOutcome, Disagreement, check_trace, shrink};
+pub use check::{CheckOutcome, Disagreement, check_trace, check_trace_retrying, shrink};
 pub use error::ConformError;
 pub use etcd::{EtcdOptions, EtcdProcess, etcd_installed_for_test, find_etcd_binary};
 pub use generate::generate_trace;

@@ -73,15 +73,20 @@ fn a_sweep_shard_runs_its_share_and_passes() {
     assert!(stdout.contains("verdict: ok"), "{stdout}");
 }
 
+/// The arguments of the first `replay: leasesim …` line a sweep printed.
+fn replay_command_in(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: leasesim "))
+        .unwrap_or_else(|| panic!("no replay command in:\n{stdout}"))
+}
+
 #[test]
 fn a_sweep_with_etcd_6570_fails_and_its_replay_command_reproduces_the_violation() {
     let output = leasesim(&["sweep", "--seeds", "0..80", "--duration", "40s", "--heal", "25s", "--bug", "etcd-6570"]);
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
-    let replay = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("replay: leasesim "))
-        .unwrap_or_else(|| panic!("no replay command in:\n{stdout}"));
+    let replay = replay_command_in(&stdout);
     let property = stdout
         .lines()
         .find_map(|l| l.strip_prefix("seed ").and_then(|rest| rest.split(": ").nth(1)))
@@ -102,10 +107,7 @@ fn a_lock_sweep_finds_two_holders_its_replay_reproduces_them_and_fencing_prevent
         leasesim(&["sweep", "--seeds", "0..30", "--jobs", "2", "--duration", "40s", "--heal", "20s", "--locks"]);
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
-    let replay = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("replay: leasesim "))
-        .unwrap_or_else(|| panic!("no replay command in:\n{stdout}"));
+    let replay = replay_command_in(&stdout);
     let args: Vec<&str> = replay.split_whitespace().collect();
     assert_eq!(args.last(), Some(&"--locks"), "{replay}");
     let replayed = leasesim(&args);

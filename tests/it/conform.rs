@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use leasesim::bugs::{Bug, Bugs};
 use leasesim::conform::timing::timing_hazard;
 use leasesim::conform::{
-    CheckOutcome, ConformError, EtcdOptions, EtcdRunner, check_runnable, check_trace, etcd_installed_for_test,
-    generate_trace, shrink,
+    CheckOutcome, ConformError, EtcdOptions, EtcdRunner, check_runnable, check_trace, check_trace_retrying,
+    etcd_installed_for_test, generate_trace, shrink,
 };
 use leasesim::lease::EtcdVersion;
 use leasesim::trace::{Command, TraceConfig, parse_trace};
@@ -28,21 +28,6 @@ const ELECTION_MS: u64 = 500;
 
 fn spawn(election_ms: u64) -> EtcdRunner {
     EtcdRunner::spawn(EtcdOptions::for_election(election_ms)).unwrap_or_else(|e| panic!("cannot start etcd: {e}"))
-}
-
-/// `check_trace`, retried when the machine was too slow to judge time-derived replies.
-fn check_with_retries(
-    runner: &mut EtcdRunner,
-    config: &TraceConfig,
-    commands: &[(usize, Command)],
-) -> Result<CheckOutcome, ConformError> {
-    let mut attempt = 0;
-    loop {
-        match check_trace(runner, config, commands) {
-            Err(ConformError::TooSlow { .. }) if attempt < SLOW_RETRIES => attempt += 1,
-            other => return other,
-        }
-    }
 }
 
 /// A disagreement, shrunk and printed; or the error.
@@ -71,7 +56,7 @@ fn random_traces_agree_with_etcd() {
                 let mut agreed = 0;
                 for seed in SEEDS.filter(|s| s % LANES == lane) {
                     let commands = generate_trace(seed, &config, true);
-                    let outcome = check_with_retries(&mut runner, &config, &commands);
+                    let outcome = check_trace_retrying(&mut runner, &config, &commands, SLOW_RETRIES);
                     match report(&mut runner, &format!("seed {seed}"), outcome) {
                         None => agreed += 1,
                         Some(failure) => failures.push(failure),
@@ -141,7 +126,7 @@ fn shipped_scenario_traces_agree_with_etcd() {
             skipped.push(format!("{name}: {reason}"));
             continue;
         }
-        let outcome = check_with_retries(runner, &config, &commands);
+        let outcome = check_trace_retrying(runner, &config, &commands, SLOW_RETRIES);
         match report(runner, &name, outcome) {
             None => ran.push(name),
             Some(failure) => failures.push(failure),
