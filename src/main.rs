@@ -99,8 +99,26 @@ fn bug_set(bugs: &[Bug]) -> Bugs {
     bugs.iter().fold(Bugs::NONE, |set, bug| set.with(*bug))
 }
 
+/// Lets a closed stdout end the process quietly, as it ends `cat` or `grep`: `leasesim sim | head`
+/// must not panic in `println!`. Rust starts programs with SIGPIPE ignored (a write to a closed pipe
+/// then fails with `EPIPE`, and `println!` panics on it); the default action terminates the process
+/// without output. Only for commands whose sole peer is the terminal or a pipe: the Explorer's web
+/// server and the etcd client write to sockets, where a vanished peer must stay an error.
+fn end_quietly_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to its default, before any thread is spawned.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let uses_sockets =
+        matches!(cli.command, Command::Explore { .. } | Command::Conform(_) | Command::Replay { against: Some(_), .. });
+    if !uses_sockets {
+        end_quietly_on_closed_stdout();
+    }
     match cli.command {
         Command::Verify(args) => cli::verify::run(&args),
         Command::Replay { file, bugs, against: None } => cli::replay::run(&file, bug_set(&bugs)),

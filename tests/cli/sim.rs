@@ -148,3 +148,24 @@ fn sim_minimize_of_a_passing_seed_says_so_and_out_needs_minimize() {
     assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("--minimize"), "{stderr}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_run_without_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // A sweep prints one line per seed; the reader takes one line and closes the pipe, as `head -1`.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leasesim"))
+        .args(["sweep", "--seeds", "0..40", "--jobs", "1", "--duration", "10s", "--heal", "20s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the leasesim binary runs");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).expect("the sweep prints something");
+    drop(stdout);
+    let output = child.wait_with_output().expect("the sweep ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "a closed stdout made leasesim panic:\n{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
