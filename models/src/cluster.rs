@@ -636,11 +636,11 @@ impl ClusterModel {
     /// renew blocks on an expired lease.
     fn keep_alive(&self, state: &mut ClusterState, client: usize) -> Verdict {
         let (id, drift, leader) = (ClusterModel::lease_of(client), self.bounds.drift, state.leader);
+        // BUG etcd-13675 (the catch-up skipped): the leader renewed without waiting to apply what
+        // was committed, so a keep-alive right after a grant could miss the grant.
         if !self.lessor.bugs.has(Bug::Etcd13675) {
-            state.catch_up(leader, drift)?;
+            state.catch_up(leader, drift)?; // etcd's fix: wait until applied reaches committed
         }
-        // BUG etcd-13675 (without the catch-up above): the leader renewed without waiting to apply
-        // what was committed, so a keep-alive right after a grant could miss the grant.
         let clock = state.members[leader].clock;
         let ticket = match state.members[leader].lessor.renew_begin(clock, id) {
             Ok(RenewBegin::Proceed(ticket)) => ticket,
