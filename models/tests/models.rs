@@ -78,7 +78,7 @@ fn cluster_model_with_checkpointing_holds_everything_but_a_dead_checkpoint_chain
         };
         assert_eq!(ok, expected_ok, "property {} is {}", verdict.name, verdict.status());
     }
-    // Checkpointing stops 9888's plain reset (grant, tick, tick, elect: see the next test). What
+    // Checkpointing stops 9888's plain reset (grant, keepalive, tick, tick, elect: see the next test). What
     // remains is a finding: a renew at the instant a scheduled checkpoint falls due makes the
     // checkpoint scan skip the lease (remaining TTL not below its TTL) without rescheduling it, as
     // etcd's findDueScheduledCheckpoints does; with no checkpoint left, the next leader change
