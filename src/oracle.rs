@@ -535,6 +535,14 @@ impl History {
         }
     }
 
+    /// The leader applied the grant of `id` after the member that answered the client, and set it
+    /// to expire at `expiry` (true time): a later deadline a leader set, as a promote's may be.
+    pub fn on_leader_grant(&mut self, id: LeaseId, expiry: Instant) {
+        if let Some(fate) = self.leases.get_mut(&id) {
+            fate.server_deadline = fate.server_deadline.max(expiry);
+        }
+    }
+
     /// A revoke proposal for `id` was lost (dropped before it committed).
     pub fn on_revoke_lost(&mut self, id: LeaseId) {
         if let Some(fate) = self.leases.get_mut(&id) {

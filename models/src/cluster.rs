@@ -3,32 +3,40 @@
 //!
 //! Owns the driver around the lessors: what the raft leader proposes and when members apply, the
 //! leader changes (a new leader applies the whole log, then promotes; the old one demotes later,
-//! and may meanwhile scan as a stalled leader whose proposals are lost), renews forwarded to the
-//! leader, keep-alive replies on an unordered lossy network, and time. The lease semantics are
-//! the lessor's; the properties are the oracle's, judged in true time.
+//! and may meanwhile scan as a stalled leader that cannot confirm its leadership), renews forwarded
+//! to the leader, keep-alive replies on an unordered lossy network, and time. The lease semantics
+//! are the lessor's; the properties are the oracle's, judged in true time.
 //!
 //! Modelling choices, each deliberate:
-//! - commit is instantaneous for the raft leader: it appends and applies its proposals at once;
-//!   a follower lags arbitrarily and catches up in log order in one action (`apply`); the prefix
-//!   every member applied is compacted away;
+//! - commit is instantaneous: the raft leader appends and applies its own proposals at once (after
+//!   whatever it had not applied yet, in log order); a follower lags arbitrarily and catches up in
+//!   log order in one action (`apply`); the prefix every member applied is compacted away;
+//! - a client is connected to a follower (the lowest-numbered member that is not the leader): its
+//!   grant commits and that follower applies it and answers; the leader may apply it later, within
+//!   one tick (`apply` of the leader, or before its next proposal) — etcd issue 13675's window;
 //! - time moves in ticks (1 s): true time advances only after the leader has run its due scans
-//!   (expired leases, due checkpoints), so a lease is never late because nobody scanned; a member's
-//!   clock lags true time by at most the drift bound (default 0: one clock);
-//! - a renew is forwarded to the raft leader, which confirms leadership before renewing (etcd's
-//!   fix for 15247); its checkpoint round trip (`{id, 0}`) is appended and applied at once;
+//!   (expired leases, due checkpoints) and applied what it committed before the last tick, so a
+//!   lease is never late because nobody scanned; a member's clock lags true time by at most the
+//!   drift bound (default 0: one clock);
+//! - a renew is forwarded to the raft leader, which confirms leadership and waits until it has
+//!   applied everything committed before renewing (etcd's fixes for 15247 and 13675); its
+//!   checkpoint round trip (`{id, 0}`) is appended and applied at once;
+//! - a stalled old leader whose lessor was not demoted yet may scan: it fails to confirm its
+//!   leadership, so it proposes no revokes (etcd's fix for 15247), and its checkpoints are lost;
 //! - each client has at most one keep-alive reply in flight (delivered or lost in any order
 //!   relative to the other client's); a client whose local deadline passes, or that hears
-//!   `ttl <= 0`, ends its keep-alive;
+//!   `ttl <= 0`, ends its keep-alive; a scenario may have clients that never keep alive
+//!   (`keepalive: false`: grant, put, and stop, as a crashed client does);
 //! - leader changes are bounded (`elections_max`).
 //!
 //! It never returns `None` from `next_state`: disabled actions are filtered in `actions`.
 
 use std::fmt;
 
-use leasesim::bugs::Bugs;
+use leasesim::bugs::{Bug, Bugs};
 use leasesim::expiry::{BTreeQueue, ExpiryQueue};
 use leasesim::kv::Kv;
-use leasesim::lease::{LeaseId, Lessor, LessorConfig, MAX_CHECKPOINT_BATCH, RenewBegin};
+use leasesim::lease::{LeaseError, LeaseId, Lessor, LessorConfig, MAX_CHECKPOINT_BATCH, RenewBegin};
 use leasesim::oracle::{self, History, Verdict, Violation};
 use leasesim::time::{Duration, Instant};
 use stateright::{Model, Property};
@@ -47,6 +55,10 @@ pub struct ClusterBounds {
     pub elections_max: u8,
     /// A member's clock lags true time by at most this (a multiple of the tick).
     pub drift: Duration,
+    /// The lessors' checkpoint interval (a multiple of the tick).
+    pub checkpoint_interval: Duration,
+    /// Whether clients keep their leases alive (`false`: a client grants, puts, and stops).
+    pub keepalive: bool,
 }
 
 impl ClusterBounds {
@@ -61,6 +73,8 @@ impl ClusterBounds {
             horizon: Duration::from_secs(3),
             elections_max: 1,
             drift: Duration::ZERO,
+            checkpoint_interval: Duration::from_secs(1),
+            keepalive: true,
         }
     }
 }
@@ -132,6 +146,9 @@ pub struct ClusterState {
     /// The raft leader (whose proposals commit).
     pub leader: usize,
     pub elections: u8,
+    /// The leader had entries it had not applied at the last tick: it must apply them before the
+    /// next one.
+    pub leader_lagged: bool,
     pub clients: Vec<Client>,
     pub history: History,
     seen: u8,
@@ -153,7 +170,7 @@ pub enum ClusterAction {
     ClockTick { member: usize },
     /// The member runs its scans (expired leases, due checkpoints) and proposes what they find.
     Scan { member: usize },
-    /// A follower catches up: applies the log entries it has not applied, in order.
+    /// A member catches up: applies the log entries it has not applied, in order.
     Apply { member: usize },
     /// Leadership moves to `member`: it applies the log, then promotes.
     Elect { member: usize },
@@ -193,7 +210,7 @@ const MEMBER_NAMES: [&str; 3] = ["m0", "m1", "m2"];
 
 impl ClusterModel {
     /// The cluster model at its default bounds: 1 s ticks, minimum TTL 1 s, retry interval 1 s,
-    /// checkpoint interval 1 s, election timeout 1 s.
+    /// checkpoint interval 1 s (the bounds'), election timeout 1 s.
     pub fn new(checkpointing: bool, bugs: Bugs) -> ClusterModel {
         ClusterModel::with_bounds(checkpointing, bugs, ClusterBounds::small())
     }
@@ -204,7 +221,7 @@ impl ClusterModel {
         let lessor = LessorConfig {
             min_ttl_s: 1,
             retry_interval: Duration::from_secs(1),
-            checkpoint_interval: Duration::from_secs(1),
+            checkpoint_interval: bounds.checkpoint_interval,
             checkpointing,
             bugs,
             ..LessorConfig::server_defaults()
@@ -232,6 +249,11 @@ impl ClusterModel {
 
     fn key_of(client: usize) -> String {
         format!("k{client}")
+    }
+
+    /// The member clients are connected to: the lowest-numbered one that is not the leader.
+    fn follower_of(state: &ClusterState) -> usize {
+        usize::from(state.leader == 0)
     }
 
     /// What `promote_extension_bounded` allows a leader change: the election timeout, the
@@ -269,7 +291,15 @@ impl ClusterState {
         m.applied += 1;
         match *entry {
             Entry::Grant { id, ttl_s } => {
-                let _ = m.lessor.grant(m.clock, id, ttl_s);
+                let lag = now.saturating_since(m.clock);
+                let expiry = m.lessor.grant(m.clock, id, ttl_s).ok().map(|lease| lease.expiry);
+                // The leader may apply a grant after the member that answered the client: the
+                // deadline it sets then is later than the one the client was promised.
+                if member == self.leader
+                    && let Some(expiry) = expiry.filter(|e| !e.is_forever())
+                {
+                    self.history.on_leader_grant(id, expiry + lag);
+                }
                 Ok(())
             }
             Entry::Put { ref key, lease } => {
@@ -309,10 +339,10 @@ impl ClusterState {
         Ok(())
     }
 
-    /// The leader appends `entry` and applies it at once.
+    /// The leader appends `entry` and applies it at once (after what it had not applied yet).
     fn propose(&mut self, entry: Entry, drift: Duration) -> Verdict {
-        self.log.push(entry.clone());
-        self.apply_entry(self.leader, &entry, drift)
+        self.log.push(entry);
+        self.catch_up(self.leader, drift)
     }
 
     /// Whether `member` has applied a revoke of `id`, for a lease the history says is revoked
@@ -392,6 +422,7 @@ impl Model for ClusterModel {
             log: Vec::new(),
             leader: 0,
             elections: 0,
+            leader_lagged: false,
             clients: vec![client; self.bounds.clients],
             history: History::new(),
             seen: 0,
@@ -404,7 +435,11 @@ impl Model for ClusterModel {
             return;
         }
         let leader = &state.members[state.leader];
-        if state.now + self.tick <= Instant::EPOCH + self.bounds.horizon && !self.has_due_work(leader) {
+        let leader_behind = leader.applied < state.log.len();
+        if state.now + self.tick <= Instant::EPOCH + self.bounds.horizon
+            && !self.has_due_work(leader)
+            && !(state.leader_lagged && leader_behind)
+        {
             actions.push(ClusterAction::Tick);
         }
         for (member, m) in state.members.iter().enumerate() {
@@ -414,11 +449,11 @@ impl Model for ClusterModel {
             if self.has_due_work(m) {
                 actions.push(ClusterAction::Scan { member });
             }
-            if member == state.leader {
-                continue;
-            }
             if m.applied < state.log.len() {
                 actions.push(ClusterAction::Apply { member });
+            }
+            if member == state.leader {
+                continue;
             }
             if state.elections < self.bounds.elections_max {
                 actions.push(ClusterAction::Elect { member });
@@ -435,7 +470,7 @@ impl Model for ClusterModel {
                     if !c.put_done && leader.lessor.lookup(id).is_some() {
                         actions.push(ClusterAction::Put { client });
                     }
-                    if c.reply.is_none() && !c.sent_this_tick {
+                    if self.bounds.keepalive && c.reply.is_none() && !c.sent_this_tick {
                         actions.push(ClusterAction::KeepAlive { client });
                     }
                 }
@@ -453,6 +488,7 @@ impl Model for ClusterModel {
         let drift = self.bounds.drift;
         let verdict = match action {
             ClusterAction::Tick => {
+                next.leader_lagged = next.members[next.leader].applied < next.log.len();
                 next.now = next.now + self.tick;
                 let floor = Instant::from_ms(next.now.as_ms().saturating_sub(drift.as_ms()));
                 for m in &mut next.members {
@@ -483,8 +519,10 @@ impl Model for ClusterModel {
                 let ttl_s = ttl_s.max(self.lessor.min_ttl_s);
                 next.clients[client].phase =
                     ClientPhase::KeepingAlive { deadline: next.now + Duration::from_secs_i64(ttl_s) };
+                // Committed, applied and answered by the client's member; the leader may lag.
                 next.history.on_grant(next.now, id, ttl_s);
-                next.propose(Entry::Grant { id, ttl_s }, drift)
+                next.log.push(Entry::Grant { id, ttl_s });
+                next.catch_up(ClusterModel::follower_of(&next), drift)
             }
             ClusterAction::Put { client } => {
                 next.clients[client].put_done = true;
@@ -516,6 +554,9 @@ impl Model for ClusterModel {
         };
         let verdict = verdict.and_then(|()| next.check_state());
         verdict::record(&mut next.violation, verdict);
+        if next.members[next.leader].applied == next.log.len() {
+            next.leader_lagged = false;
+        }
         next.compact_log();
         Some(next)
     }
@@ -543,14 +584,23 @@ impl Model for ClusterModel {
 }
 
 impl ClusterModel {
-    /// A member's scans. The raft leader proposes (and applies) what they find; a stalled old
-    /// leader's proposals are lost (it is no longer leader, they never commit).
+    /// A member's scans. The raft leader proposes (and applies) what they find. A stalled old
+    /// leader fails to confirm its leadership, so it proposes no revokes, and its checkpoints are
+    /// lost (it is no longer leader).
     fn scan(&self, state: &mut ClusterState, member: usize) -> Verdict {
         let drift = self.bounds.drift;
         let m = &mut state.members[member];
         let expired = m.lessor.find_expired_leases(m.clock);
         let checkpoints = m.lessor.find_due_checkpoints(m.clock, MAX_CHECKPOINT_BATCH);
         if member != state.leader {
+            if self.lessor.bugs.has(Bug::Etcd15247) {
+                // BUG etcd-15247: the scan proposed revokes without confirming leadership; raft
+                // forwards the old leader's proposals to the new leader, and they commit in log
+                // order, revoking leases that clients keep alive through the new leader.
+                for id in expired {
+                    state.propose(Entry::Revoke { id, by_expiry: true }, drift)?;
+                }
+            }
             return Ok(());
         }
         for id in expired {
@@ -581,16 +631,25 @@ impl ClusterModel {
         Ok(())
     }
 
-    /// A keep-alive forwarded to the leader: renew (with its checkpoint round trip when needed),
-    /// and a reply on the network, unless the renew blocks on an expired lease.
+    /// A keep-alive forwarded to the leader: once the leader has applied everything committed,
+    /// renew (with its checkpoint round trip when needed), and a reply on the network, unless the
+    /// renew blocks on an expired lease.
     fn keep_alive(&self, state: &mut ClusterState, client: usize) -> Verdict {
         let (id, drift, leader) = (ClusterModel::lease_of(client), self.bounds.drift, state.leader);
+        // BUG etcd-13675 (the catch-up skipped): the leader renewed without waiting to apply what
+        // was committed, so a keep-alive right after a grant could miss the grant.
+        if !self.lessor.bugs.has(Bug::Etcd13675) {
+            state.catch_up(leader, drift)?; // etcd's fix: wait until applied reaches committed
+        }
         let clock = state.members[leader].clock;
         let ticket = match state.members[leader].lessor.renew_begin(clock, id) {
             Ok(RenewBegin::Proceed(ticket)) => ticket,
             Ok(RenewBegin::Blocked) => return Ok(()), // waits for the revoke; no reply yet
-            Err(_) => {
-                state.clients[client].reply = Some(0); // LeaseNotFound: the stream answers ttl 0
+            Err(error) => {
+                state.clients[client].reply = Some(0); // the stream answers ttl 0
+                if error == LeaseError::LeaseNotFound {
+                    return state.history.check_renew_not_found(state.now, id, drift);
+                }
                 return Ok(());
             }
         };

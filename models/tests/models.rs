@@ -1,7 +1,9 @@
 //! The models at their default bounds: pinned unique state counts, every `always` holds, every
 //! `sometimes` is found; each bug switch is found by the lessor model with its shortest
 //! counterexample, which is minimal and replays to the same violation; the cluster model finds
-//! etcd 9888 with checkpointing off and not with it on.
+//! etcd 9888 with checkpointing off and not with it on, and the server-side bugs (etcd 13491,
+//! 13675, 15247) with their shortest counterexamples, the correct build holding under the same
+//! bounds.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +16,7 @@ use leasesim_models::cluster::ClusterModel;
 use leasesim_models::deepen;
 use leasesim_models::export;
 use leasesim_models::lessor::{LessorBounds, LessorModel};
+use leasesim_models::zoo::{self, Row};
 use stateright::{Expectation, Model};
 
 /// Every `always` holds and every `sometimes` is found.
@@ -41,7 +44,7 @@ fn lessor_bfs() -> CheckOptions {
 
 /// Unique states at the default bounds (pinned: a change of the model or the core shows here).
 const LESSOR_UNIQUE_STATES: usize = 196_427;
-const CLUSTER_UNIQUE_STATES: usize = 143_605;
+const CLUSTER_UNIQUE_STATES: usize = 152_223;
 
 #[test]
 fn lessor_model_holds_everything_at_default_bounds() {
@@ -75,12 +78,16 @@ fn cluster_model_with_checkpointing_holds_everything_but_a_dead_checkpoint_chain
         };
         assert_eq!(ok, expected_ok, "property {} is {}", verdict.name, verdict.status());
     }
-    // Checkpointing stops 9888's plain reset (grant, tick, tick, elect: see the next test). What
+    // Checkpointing stops 9888's plain reset (grant, keepalive, tick, tick, elect: see the next test). What
     // remains is a finding: a renew at the instant a scheduled checkpoint falls due makes the
     // checkpoint scan skip the lease (remaining TTL not below its TTL) without rescheduling it, as
     // etcd's findDueScheduledCheckpoints does; with no checkpoint left, the next leader change
-    // resets the lease to its full TTL.
-    assert_eq!(shortest_9888(true), ["grant c0", "tick", "keepalive c0", "scan m0", "tick", "tick", "elect m1"]);
+    // resets the lease to its full TTL. (The leader applies the grant at once, after the member
+    // that answered the client: had it applied it a tick late, its deadline would be a tick later.)
+    assert_eq!(
+        shortest_9888(true),
+        ["grant c0", "apply m0", "tick", "keepalive c0", "scan m0", "tick", "tick", "elect m1"]
+    );
 }
 
 #[test]
@@ -88,8 +95,63 @@ fn cluster_model_finds_etcd_9888_without_checkpointing_and_only_that() {
     let report = check::run(ClusterModel::new(false, Bugs::NONE), &bfs());
     let violated: BTreeSet<&str> = report.violations().map(|v| v.name).collect();
     assert_eq!(violated, BTreeSet::from([oracle::PROMOTE_EXTENSION_BOUNDED]));
-    // Grant, two ticks (never renewed, 1 s before its deadline), a new leader: full TTL again.
-    assert_eq!(shortest_9888(false), ["grant c0", "tick", "tick", "elect m1"]);
+    // Grant (the leader applies it at once: a keep-alive waits for that), two ticks (1 s before
+    // its deadline), a new leader: full TTL again.
+    assert_eq!(shortest_9888(false), ["grant c0", "keepalive c0", "tick", "tick", "elect m1"]);
+}
+
+/// With `bug` on, the zoo's cluster model for the bug (`zoo::expect::cluster_bounds`) violates the
+/// property the bug breaks, with `expected` as its shortest counterexample; the correct build
+/// under the same bounds violates nothing but etcd's own design (`cluster_etcd_design`).
+#[track_caller]
+fn assert_cluster_finds_minimally(bug: Bug, expected: &[&str]) {
+    let row = Row::Bug(bug);
+    let model = zoo::expect::cluster_model(row);
+    let property = bug.breaks();
+    let shortest = deepen::shortest_counterexample(&model, property, expected.len() + 2)
+        .unwrap_or_else(|| panic!("{bug}: no violation of {property}"));
+    let actions: Vec<String> = shortest.clone().into_actions().iter().map(|a| a.to_string()).collect();
+    assert_eq!(actions, expected, "{bug}: {:?}", check::violation_of::<ClusterModel>(&shortest));
+    assert_eq!(check::violation_of::<ClusterModel>(&shortest).map(|v| v.property), Some(property));
+    let correct = ClusterModel::with_bounds(true, Bugs::NONE, zoo::expect::cluster_bounds(row));
+    let etcd_design = zoo::expect::cluster_etcd_design(&correct.bounds);
+    let report = check::run(correct, &bfs());
+    for verdict in report.violations() {
+        assert!(
+            etcd_design.iter().any(|(name, _)| *name == verdict.name),
+            "{bug}: the correct build under the same bounds violates {}",
+            verdict.name
+        );
+    }
+}
+
+#[test]
+fn cluster_model_finds_etcd_13675_minimally() {
+    // The grant commits and the client's member (m1) answers; the leader has not applied it a tick
+    // later when the keep-alive arrives, and without waiting answers TTL 0.
+    assert_cluster_finds_minimally(Bug::Etcd13675, &["grant c0", "tick", "keepalive c0"]);
+}
+
+#[test]
+fn cluster_model_finds_etcd_15247_minimally() {
+    // m0 loses leadership without demoting; the client, now on m0, grants (m0's lessor, still
+    // primary, sets its own deadline of 3 s) and renews through the new leader m1 at 1 s (4 s);
+    // at 3 s m0's scan revokes without confirming leadership, and the revoke commits.
+    assert_cluster_finds_minimally(
+        Bug::Etcd15247,
+        &["elect m1", "grant c0", "tick", "keepalive c0", "tick", "scan m1", "tick", "scan m0"],
+    );
+}
+
+#[test]
+fn cluster_model_finds_etcd_13491_minimally() {
+    // TTL 5 s, checkpoint interval 2 s, no keep-alives: m1 leads from 0 s and never checkpoints
+    // (promote did not schedule it); at 4 s m0 leads again, applies the grant, and with no
+    // checkpoint in the log gives the lease its full TTL: 10 s instead of m1's 6 s.
+    assert_cluster_finds_minimally(
+        Bug::Etcd13491,
+        &["grant c0", "elect m1", "tick", "tick", "tick", "tick", "elect m0"],
+    );
 }
 
 /// With `bug` on, the lessor model violates the property the bug breaks; the shortest

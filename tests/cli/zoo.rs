@@ -132,11 +132,17 @@ fn zoo_finds_etcd_9888_where_expected() {
 }
 
 #[test]
-fn zoo_rows_of_etcd_13491_13675_15247_are_as_expected() {
-    // No engine finds these yet (known gaps, see the expectation table); the rows must still run
-    // clean of any other property.
+fn zoo_finds_etcd_13491_where_expected() {
     row_is_as_expected(Row::Bug(Bug::Etcd13491));
+}
+
+#[test]
+fn zoo_finds_etcd_13675_where_expected() {
     row_is_as_expected(Row::Bug(Bug::Etcd13675));
+}
+
+#[test]
+fn zoo_finds_etcd_15247_where_expected() {
     row_is_as_expected(Row::Bug(Bug::Etcd15247));
 }
 
