@@ -195,7 +195,7 @@ impl LessorModel {
     pub const ACTIONS_MAX_DEFAULT: usize = 6;
 
     /// The properties this model judges: every oracle property that makes sense for one member.
-    pub const ALWAYS: [&'static str; 7] = [
+    pub const ALWAYS: [&'static str; 8] = [
         oracle::NO_KEY_OUTLIVES_ITS_LEASE,
         oracle::RENEW_NEVER_RESURRECTS,
         oracle::NO_EARLY_REVOKE,
@@ -203,6 +203,7 @@ impl LessorModel {
         oracle::KEEPALIVE_IMPLIES_ALIVE,
         oracle::EXPIRY_QUEUE_BOUNDED,
         oracle::REVOKED_IN_TIME,
+        oracle::PROMOTE_HONOURS_CHECKPOINT,
     ];
 }
 

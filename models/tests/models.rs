@@ -203,6 +203,13 @@ fn lessor_model_finds_etcd_11731_minimally() {
 }
 
 #[test]
+fn lessor_model_finds_etcd_9888_minimally() {
+    // Grant with a 2 s TTL, a checkpoint of its remaining 1 s inside the second step, a leader
+    // change: the promote gives the lease its full 2 s again. The default bounds (TTLs 1 s and 2 s).
+    assert_bug_found_minimally(Bug::Etcd9888, 5);
+}
+
+#[test]
 fn lessor_model_finds_etcd_10693_minimally() {
     // 8 actions deep: one lease, one TTL and one key keep the search small.
     let bounds = LessorBounds {

@@ -58,7 +58,11 @@ pub fn run_cell(row: Row, engine: Engine, budget: &Budget) -> Result<Outcome, St
             let model = expect::lessor_model(row);
             let exporter = model.clone();
             let export = move |path: &stateright::Path<_, _>, title: &str| export::replay_trace(&exporter, path, title);
-            Ok(model_cell(row, model, &LessorModel::ALWAYS, &[], budget, Some(&export)))
+            let mut outcome = model_cell(row, model, &LessorModel::ALWAYS, &[], budget, Some(&export));
+            if let Some(control) = expect::lessor_control(row) {
+                control_cell(control, &LessorModel::ALWAYS, &[], budget, &mut outcome);
+            }
+            Ok(outcome)
         }
         Engine::ClusterModel => {
             let model = expect::cluster_model(row);

@@ -38,8 +38,6 @@ const NO_APPLY_LAG: &str =
     "needs a leader that confirms a renew before applying a committed grant; the sim's apply lag is not built yet";
 const NO_DEPOSED_SCAN: &str = "needs a stalled, deposed leader whose lessor still believes it is primary to scan; the sim does not yet produce it";
 const LONE_MEMBER_EXTENSION: &str = "etcd-13491 breaks promote_extension_bounded (a promote honours the stale checkpoint, so promote_honours_checkpoint holds), which one member cannot judge: while it is demoted no other leader checkpoints, so a promote after a leaderless stretch longer than the election timeout extends leases by design";
-const NINE_EIGHT_LESSOR_BOUNDS: &str =
-    "the zoo's lessor-model bounds (1 s TTL, 3 s) leave no checkpoint with a remaining TTL before a promote";
 const ONE_KEY_PER_LEASE: &str = "the cluster model applies a revoke as one action (no state between its steps is seen) and its client puts one key, which goes at one revision even with the bug";
 
 /// Whether `engine` must find `row`'s bug.
@@ -54,8 +52,6 @@ pub fn expectation(row: Row, engine: Engine) -> Expect {
         (Bug::Etcd13491, _) => Expect::Open(NO_SECOND_LEADER_CHANGE),
         (Bug::Etcd13675, _) => Expect::Open(NO_APPLY_LAG),
         (Bug::Etcd15247, _) => Expect::Open(NO_DEPOSED_SCAN),
-        // One lease ID, a 1 s TTL and 3 s of time leave no room for a checkpoint before a promote.
-        (Bug::Etcd9888, Engine::LessorModel) => Expect::Open(NINE_EIGHT_LESSOR_BOUNDS),
         (_, Engine::Proptest | Engine::LessorModel | Engine::Sim) => Expect::Finds,
         // A keep-alive at the instant of the deadline, before the scan of that instant.
         (Bug::Etcd6570 | Bug::Etcd11731, Engine::ClusterModel) => Expect::Finds,
@@ -66,18 +62,35 @@ pub fn expectation(row: Row, engine: Engine) -> Expect {
     }
 }
 
-/// The lessor model every row runs (checkpointing on, etcd's fixed configuration): one lease ID,
-/// a 1 s TTL, one key and 3 s of time, so that the deepest bug (etcd-10693, 8 actions) is within
-/// reach of a small BFS budget (one key suffices for etcd-6098: the lease is removed before it).
-pub fn lessor_model(row: Row) -> LessorModel {
-    let bounds = LessorBounds {
+/// The lessor model's bounds for `row` (checkpointing on, etcd's fixed configuration): one lease
+/// ID, a 1 s TTL, one key and 3 s of time, so that the deepest bug (etcd-10693, 8 actions) is within
+/// reach of a small BFS budget (one key suffices for etcd-6098: the lease is removed before it);
+/// but for etcd-9888 a 2 s TTL, which leaves a checkpoint (due after 1 s) a remaining TTL to
+/// honour before a promote.
+pub fn lessor_bounds(row: Row) -> LessorBounds {
+    let ttls_s = match row {
+        Row::Bug(Bug::Etcd9888) => vec![2],
+        _ => vec![1],
+    };
+    LessorBounds {
         lease_ids: vec![1],
-        ttls_s: vec![1],
+        ttls_s,
         keys: vec!["a".to_owned()],
         horizon: Duration::from_secs(3),
         revision_max: 4,
-    };
-    LessorModel::with_bounds(true, row.bugs(), bounds)
+    }
+}
+
+/// The lessor model `row` runs: `lessor_bounds(row)` with the row's bugs.
+pub fn lessor_model(row: Row) -> LessorModel {
+    LessorModel::with_bounds(true, row.bugs(), lessor_bounds(row))
+}
+
+/// The correct build under `row`'s lessor bounds, when they are not the correct row's own (see
+/// [`cluster_control`]).
+pub fn lessor_control(row: Row) -> Option<LessorModel> {
+    let bounds = lessor_bounds(row);
+    (bounds != lessor_bounds(Row::Correct)).then(|| LessorModel::with_bounds(true, Bugs::NONE, bounds))
 }
 
 /// The cluster model's bounds for `row`: its default bounds (2 members, 1 client, TTL 3 s, 3 s of
