@@ -360,33 +360,33 @@ impl Client {
     /// deadline end, and leases no longer kept alive are dropped. Polls skip it while nothing is due
     /// (`next_timer`) and no lease stopped being kept alive (`stopped`): it would do nothing.
     fn keepalive_pass(&mut self, now: Instant, out: &mut Vec<(Addr, Payload)>) {
+        // One walk over the leases (in ID order, as the sends and `abandoned` need): timers, what
+        // to drop, and the next pass's time; the keep-alives due are sent after it.
         let mut due = Vec::new();
-        for (id, lease) in self.leases.iter_mut() {
-            if !lease.keepalive {
-                continue;
+        let mut next_timer = Instant::FOREVER;
+        let abandoned = &mut self.abandoned;
+        self.leases.retain(|id, lease| {
+            if lease.keepalive {
+                if now >= lease.deadline {
+                    lease.keepalive = false; // no reply before the deadline: the keep-alive ends
+                } else if now >= lease.next_keepalive {
+                    lease.next_keepalive = now + KEEPALIVE_RESEND;
+                    due.push(*id);
+                }
             }
-            if now >= lease.deadline {
-                lease.keepalive = false; // no reply before the deadline: the keep-alive ends
-            } else if now >= lease.next_keepalive {
-                lease.next_keepalive = now + KEEPALIVE_RESEND;
-                due.push(*id);
-            }
-        }
-        for id in due {
-            self.send(now, Request::KeepAlive { id }, 1, out);
-        }
-        self.leases.retain(|id, l| {
-            let keep = l.keepalive || !l.granted;
+            let keep = lease.keepalive || !lease.granted;
             if !keep {
-                self.abandoned.push(*id);
+                abandoned.push(*id);
+            } else if lease.keepalive {
+                next_timer = next_timer.min(lease.next_keepalive).min(lease.deadline);
             }
             keep
         });
-        self.stopped = false;
-        self.next_timer = Instant::FOREVER;
-        for lease in self.leases.values().filter(|l| l.keepalive) {
-            self.next_timer = self.next_timer.min(lease.next_keepalive).min(lease.deadline);
+        for id in due {
+            self.send(now, Request::KeepAlive { id }, 1, out);
         }
+        self.stopped = false;
+        self.next_timer = next_timer;
     }
 
     /// A kept-alive lease's timers moved: the next pass may be due earlier.

@@ -29,6 +29,16 @@ impl Clock {
 
     /// The local reading at true time `now`.
     pub fn local(&self, now: Instant) -> Instant {
+        // In i64 when nothing can overflow (every real run), else in i128: the same result either
+        // way (both divisions truncate toward zero), without a 128-bit division on the hot path.
+        if let Ok(t) = i64::try_from(now.as_ms())
+            && let Some(local) = t
+                .checked_mul(self.drift_ppm)
+                .and_then(|scaled| t.checked_add(self.offset_ms)?.checked_add(scaled / 1_000_000))
+                .and_then(|local| local.checked_add(self.step_ms))
+        {
+            return Instant(local.max(0) as u64);
+        }
         let t = now.as_ms() as i128;
         let local = t + self.offset_ms as i128 + t * self.drift_ppm as i128 / 1_000_000 + self.step_ms as i128;
         Instant(local.max(0) as u64)
@@ -38,6 +48,17 @@ impl Clock {
     pub fn true_time_of(&self, local: Instant) -> Instant {
         if local.is_forever() {
             return Instant::FOREVER;
+        }
+        // As in `local`: i64 when nothing can overflow, else i128, with the same result.
+        if let Ok(local) = i64::try_from(local.as_ms())
+            && let Some(scaled) = local
+                .checked_sub(self.offset_ms)
+                .and_then(|base| base.checked_sub(self.step_ms))
+                .and_then(|base| base.checked_mul(1_000_000))
+            && let Some(rate) = self.drift_ppm.checked_add(1_000_000)
+            && rate != 0
+        {
+            return Instant((scaled / rate).max(0) as u64);
         }
         let base = local.as_ms() as i128 - self.offset_ms as i128 - self.step_ms as i128;
         let t = base * 1_000_000 / (1_000_000 + self.drift_ppm as i128);
@@ -71,5 +92,33 @@ mod tests {
         let back = clock.true_time_of(clock.local(t));
         assert!(back.as_ms().abs_diff(t.as_ms()) <= 1, "{back:?}");
         assert!(clock.true_after(t, Duration(1000)) > t);
+    }
+
+    /// The i64 fast paths give what the 128-bit formulas give, near and past the overflow limits.
+    #[test]
+    fn fast_paths_match_128_bit_math() {
+        let local_128 = |c: &Clock, t: u64| {
+            let t = t as i128;
+            let local = t + c.offset_ms as i128 + t * c.drift_ppm as i128 / 1_000_000 + c.step_ms as i128;
+            Instant(local.max(0) as u64)
+        };
+        let true_128 = |c: &Clock, l: u64| {
+            let base = l as i128 - c.offset_ms as i128 - c.step_ms as i128;
+            Instant((base * 1_000_000 / (1_000_000 + c.drift_ppm as i128)).max(0) as u64)
+        };
+        let mut rng = crate::sim::rng::SimRng::from_seed(3);
+        let times = [0, 1, 999_999, 1_000_001, 1 << 40, i64::MAX as u64 / 1_000_000 + 7, i64::MAX as u64, u64::MAX - 1];
+        for _ in 0..2_000 {
+            let clock = Clock {
+                offset_ms: rng.between_i64(0, 1_000),
+                drift_ppm: rng.between_i64(-999_999, 999_999),
+                step_ms: rng.between_i64(-CLOCK_STEP_BOUND_MS, CLOCK_STEP_BOUND_MS),
+            };
+            let t = if rng.one_in(2) { times[rng.index(times.len())] } else { rng.next_u64() >> rng.below(64) };
+            assert_eq!(clock.local(Instant(t)), local_128(&clock, t), "{clock:?} at {t}");
+            if t != u64::MAX {
+                assert_eq!(clock.true_time_of(Instant(t)), true_128(&clock, t), "{clock:?} reading {t}");
+            }
+        }
     }
 }

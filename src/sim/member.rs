@@ -503,6 +503,9 @@ impl Member {
     }
 
     fn flush_raft_calls(&mut self, out: &mut Vec<Output>) {
+        if self.v.proposals.is_empty() && self.v.read_requests.is_empty() {
+            return; // nothing to make (the common case: every turn of every ready loop comes here)
+        }
         let proposals = std::mem::take(&mut self.v.proposals);
         let reads = std::mem::take(&mut self.v.read_requests);
         let Some(node) = self.v.node.as_mut() else { return };
@@ -735,6 +738,9 @@ impl Member {
             let proposal = Proposal::decode(&entry.data);
             let pending = if proposal.member == self.index { self.v.pending.remove(&proposal.tag) } else { None };
             self.apply(now, entry.index, proposal.op, pending, out);
+        }
+        if self.v.after_apply.is_empty() {
+            return; // no confirmation waits for an apply (the common case)
         }
         let ready: Vec<Confirm> = {
             let applied = self.applied;

@@ -124,6 +124,8 @@ pub struct Sim<'t> {
     /// The member whose event is being handled, and the one whose event led to the violation.
     acting: Option<usize>,
     violating_member: Option<usize>,
+    /// What members did while handling the current event: one buffer, reused event after event.
+    outputs: Vec<Output>,
 }
 
 /// One member's lessor operations in a run, as trace commands at its local times (see
@@ -405,6 +407,7 @@ impl<'t> Sim<'t> {
             script: None,
             acting: None,
             violating_member: None,
+            outputs: Vec::new(),
         }
     }
 
@@ -540,7 +543,7 @@ impl<'t> Sim<'t> {
     }
 
     fn handle(&mut self, event: Event) {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.outputs);
         self.acting = match &event {
             Event::Tick(m) | Event::Scan(m) | Event::Restart(m) | Event::StallEnd(m) => Some(*m),
             Event::Deliver { to: Addr::Member(m), .. } => Some(*m),
@@ -633,7 +636,8 @@ impl<'t> Sim<'t> {
             }
             Event::ClientStallEnd(c) => self.client_stalled_until[c] = None,
         }
-        self.process(out);
+        self.process(&mut out);
+        self.outputs = out;
     }
 
     fn send(&mut self, from: Addr, to: Addr, payload: Payload) {
@@ -898,8 +902,8 @@ impl<'t> Sim<'t> {
     }
 
     /// Acts on what members did, in order: sends, and the history the oracle judges.
-    fn process(&mut self, outputs: Vec<Output>) {
-        for output in outputs {
+    fn process(&mut self, outputs: &mut Vec<Output>) {
+        for output in outputs.drain(..) {
             let verdict = self.process_one(output);
             if let Err(v) = verdict {
                 if self.violation.is_none() {
