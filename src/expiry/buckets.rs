@@ -29,6 +29,7 @@ use std::hash::{Hash, Hasher};
 use super::bucket_ring::BucketRing;
 use super::entry_slab::{Entry, EntrySlab, FREE_ID};
 use super::id_table::IdTable;
+use super::radix_sort::stable_sort_by_high_bits;
 use super::{DueCheck, ExpiryHandle, ExpiryQueue};
 use crate::lease::LeaseId;
 use crate::time::Instant;
@@ -120,6 +121,33 @@ impl BucketQueue {
         self.buckets.push(bucket, position);
     }
 
+    /// Hints the new entries at `positions` (each at its deadline's bucket) a bucket at a time: the
+    /// positions are sorted by bucket first, so each bucket is extended once, front to back, instead
+    /// of a push into a random one of tens of thousands of buckets per entry.
+    fn hint_new_in_bulk(&mut self, positions: &[u32]) {
+        self.spill_ready();
+        let bucket_at = |position: u32| self.entries.get(position).map_or(0, |entry| bucket_of(entry.deadline));
+        let first = positions.iter().map(|&position| bucket_at(position)).min().unwrap_or(0);
+        let mut keys: Vec<u64> = Vec::with_capacity(positions.len());
+        for &position in positions {
+            let Ok(offset) = u32::try_from(bucket_at(position) - first) else {
+                // Deadlines more than 2^32 buckets apart (FOREVER among them): one at a time.
+                for &position in positions {
+                    self.buckets.push(bucket_at(position), position);
+                }
+                return;
+            };
+            keys.push((u64::from(offset) << 32) | u64::from(position));
+        }
+        stable_sort_by_high_bits(&mut keys, 32);
+        let mut run = Vec::new();
+        for chunk in keys.chunk_by(|a, b| a >> 32 == b >> 32) {
+            run.clear();
+            run.extend(chunk.iter().map(|&key| key as u32));
+            self.buckets.extend(first + (chunk[0] >> 32), &run);
+        }
+    }
+
     /// The entries in `(deadline, id)` order: what equality, hashing and `Debug` compare.
     fn sorted_entries(&self) -> Vec<(Instant, LeaseId)> {
         let mut entries: Vec<(Instant, LeaseId)> = self.entries_unordered().map(|(id, d)| (d, id)).collect();
@@ -207,7 +235,26 @@ impl ExpiryQueue for BucketQueue {
         self.ids.reserve(entries.len());
         self.entries.reserve(entries.len());
         handles.clear();
-        handles.extend(entries.iter().map(|&(id, deadline)| self.upsert_handle(id, deadline)));
+        // The ID table's slot of the entry a few ahead is prefetched, so the inserts' reads into a
+        // table of tens of megabytes overlap instead of waiting one after the other; new entries
+        // go to the slab front to back and are hinted a bucket at a time at the end.
+        let mut new_positions = Vec::with_capacity(entries.len());
+        for (i, &(id, deadline)) in entries.iter().enumerate() {
+            if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
+                self.ids.prefetch(ahead);
+            }
+            let slab = &mut self.entries;
+            let (position, new) = self.ids.get_or_insert_with(id, || slab.alloc(id, deadline));
+            if new {
+                new_positions.push(position);
+            } else {
+                // A registered or repeated ID: as `upsert` (a new entry's hint follows from its
+                // final deadline; an extra hint is harmless).
+                self.set_deadline(position, deadline);
+            }
+            handles.push(ExpiryHandle(position));
+        }
+        self.hint_new_in_bulk(&new_positions);
     }
 
     fn peek(&self) -> Option<(LeaseId, Instant)> {

@@ -2,7 +2,9 @@
 //!
 //! Owns the ID → entry lookup of [`super::BucketQueue`] (the entry number is the queue's stable
 //! [`super::ExpiryHandle`]): 12-byte slots (ID and entry number side by side, packed), linear probing
-//! from a Fibonacci-hashed home slot, backward shift on removal (no tombstones), growth at 80 % load,
+//! from a home slot picked by multiply-shift range reduction of the mixed ID (so the table may have
+//! any size), backward shift on removal (no tombstones), growth by half at 80 % load (the load stays
+//! within 53–80 % at every size, where a power-of-two table sits anywhere in 40–80 %),
 //! and [`IdTable::prefetch`] so a scan can start lookups before it waits for the first. It keeps no
 //! order and offers no iteration that could reach a simulation: [`IdTable::entries`] is for equality,
 //! hashing and `Debug`, which sort what they derive from it.
@@ -12,7 +14,7 @@ use crate::lease::LeaseId;
 
 /// The ID that marks an empty slot. That one ID is stored outside the slots, in `empty_id_entry`.
 const EMPTY_ID: LeaseId = LeaseId::MIN;
-const MIN_CAPACITY_LOG2: u32 = 4;
+const MIN_CAPACITY: usize = 16;
 
 /// Packed to 12 bytes: at 10 M leases the table is a quarter smaller than with 16-byte slots, and an
 /// unaligned read costs nothing on the targets we bench. Fields are only ever copied out.
@@ -28,8 +30,6 @@ const EMPTY_SLOT: Slot = Slot { id: EMPTY_ID, entry: 0 };
 #[derive(Clone, Debug)]
 pub(crate) struct IdTable {
     slots: Vec<Slot>,
-    /// `64 - log2(slots.len())`: the home slot of an ID is the top bits of its hash.
-    shift: u32,
     /// Entries in `slots` (the entry of `EMPTY_ID` is not counted here).
     occupied: usize,
     /// The entry of lease `EMPTY_ID`, which cannot live in a slot.
@@ -38,29 +38,30 @@ pub(crate) struct IdTable {
 
 impl Default for IdTable {
     fn default() -> IdTable {
-        IdTable::with_capacity_log2(MIN_CAPACITY_LOG2)
+        IdTable::with_capacity(MIN_CAPACITY)
     }
 }
 
 impl IdTable {
-    fn with_capacity_log2(log2: u32) -> IdTable {
-        IdTable { slots: vec![EMPTY_SLOT; 1 << log2], shift: 64 - log2, occupied: 0, empty_id_entry: None }
+    fn with_capacity(slots: usize) -> IdTable {
+        IdTable { slots: vec![EMPTY_SLOT; slots.max(MIN_CAPACITY)], occupied: 0, empty_id_entry: None }
     }
 
     #[inline]
     fn home(&self, id: LeaseId) -> usize {
-        (mix_id(id) >> self.shift) as usize
+        // The high half of hash × size: uniform over `0..size` for any size.
+        ((u128::from(mix_id(id)) * self.slots.len() as u128) >> 64) as usize
     }
 
+    /// The slot after `i`, cyclically.
     #[inline]
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() { 0 } else { i + 1 }
     }
 
     /// The slot holding `id`, if any.
     #[inline]
     fn find(&self, id: LeaseId) -> Option<usize> {
-        let mask = self.mask();
         let mut i = self.home(id);
         loop {
             let slot_id = self.slots[i].id;
@@ -70,7 +71,7 @@ impl IdTable {
             if slot_id == EMPTY_ID {
                 return None;
             }
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
     }
 
@@ -111,7 +112,6 @@ impl IdTable {
             self.empty_id_entry = Some(entry);
             return (entry, true);
         }
-        let mask = self.mask();
         let mut i = self.home(id);
         loop {
             let slot = self.slots[i];
@@ -121,7 +121,7 @@ impl IdTable {
             if slot.id == EMPTY_ID {
                 break;
             }
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
         let entry = new_entry();
         self.insert_new(id, entry, i);
@@ -136,7 +136,7 @@ impl IdTable {
             self.grow();
             i = self.home(id);
             while self.slots[i].id != EMPTY_ID {
-                i = (i + 1) & self.mask();
+                i = self.next(i);
             }
         }
         self.slots[i] = Slot { id, entry };
@@ -145,8 +145,9 @@ impl IdTable {
 
     /// Makes room for `additional` more entries at once (promote's bulk registration).
     pub(crate) fn reserve(&mut self, additional: usize) {
-        while (self.occupied + additional) * 5 > self.slots.len() * 4 {
-            self.grow();
+        let needed = self.occupied + additional;
+        if needed * 5 > self.slots.len() * 4 {
+            self.rebuild((self.slots.len() + self.slots.len() / 2).max(needed * 5 / 4 + 1));
         }
     }
 
@@ -159,10 +160,9 @@ impl IdTable {
         let removed = self.slots[hole].entry;
         // Backward shift (Knuth's Algorithm R): pull later entries of the probe run into the hole
         // unless their home lies cyclically in (hole, j].
-        let mask = self.mask();
         let mut j = hole;
         loop {
-            j = (j + 1) & mask;
+            j = self.next(j);
             let slot = self.slots[j];
             if slot.id == EMPTY_ID {
                 break;
@@ -187,14 +187,17 @@ impl IdTable {
     }
 
     fn grow(&mut self) {
-        let log2 = 64 - self.shift + 1;
-        let old = std::mem::replace(self, IdTable::with_capacity_log2(log2));
+        self.rebuild(self.slots.len() + self.slots.len() / 2);
+    }
+
+    /// Moves every entry to a table of `slots` slots.
+    fn rebuild(&mut self, slots: usize) {
+        let old = std::mem::replace(self, IdTable::with_capacity(slots));
         self.empty_id_entry = old.empty_id_entry;
-        let mask = self.mask();
         for slot in old.slots.into_iter().filter(|s| s.id != EMPTY_ID) {
             let mut i = self.home(slot.id);
             while self.slots[i].id != EMPTY_ID {
-                i = (i + 1) & mask;
+                i = self.next(i);
             }
             self.slots[i] = slot;
             self.occupied += 1;

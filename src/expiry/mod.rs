@@ -21,6 +21,7 @@ mod etcd_heap;
 mod id_hash;
 mod id_table;
 mod lazy_heap;
+pub(crate) mod radix_sort;
 
 pub use btree::BTreeQueue;
 pub use buckets::{BUCKET_MS, BucketQueue};

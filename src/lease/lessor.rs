@@ -9,6 +9,7 @@ use super::persist::{LeaseRecord, LeaseRecords};
 use super::{LeaseError, LeaseId, NO_LEASE};
 use crate::bugs::Bug;
 use crate::digest::Digest;
+use crate::expiry::radix_sort::stable_sort_by_high_bits;
 use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue};
 use crate::time::{Duration, Instant};
 
@@ -329,19 +330,28 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// pile-ups are spread so at most 3/4 of the revoke rate expire in any one second.
     pub fn promote(&mut self, now: Instant, extend: Duration) {
         self.primary = true;
-        // One pass over the leases in ID order, the pile-up pass through positions in that order,
-        // and one bulk registration of the final expiries at the end: no lease is looked up by ID
-        // and none is registered twice (same final index as etcd's register-then-re-register).
+        // One pass over the leases in ID order, the pile-up pass over a compact copy of their
+        // expiries (no lease record is touched at random), a second pass in ID order applying the
+        // delays, and one bulk registration of the final expiries: no lease is looked up by ID and
+        // none is registered twice (same final index as etcd's register-then-re-register).
         let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
-        let mut in_id_order: Vec<&mut Lease> = leases.values_mut().collect();
-        for lease in in_id_order.iter_mut() {
+        let mut in_id_order: Vec<&mut Lease> = Vec::with_capacity(leases.len());
+        let mut entries: Vec<(LeaseId, Instant)> = Vec::with_capacity(leases.len());
+        for lease in leases.values_mut() {
             refresh_and_schedule(config, checkpoint_schedule, now, lease, extend);
+            entries.push((lease.id, lease.expiry));
+            in_id_order.push(lease);
         }
-        let revoke_rate = config.revoke_rate_per_s;
-        if in_id_order.len() >= revoke_rate {
-            spread_pile_ups(config, checkpoint_schedule, now, extend, &mut in_id_order);
+        if in_id_order.len() >= config.revoke_rate_per_s {
+            let delays_ms = pile_up_delays_ms(config, now, &entries);
+            for ((lease, entry), delay_ms) in in_id_order.iter_mut().zip(entries.iter_mut()).zip(delays_ms) {
+                if delay_ms != NOT_DELAYED {
+                    let extend = extend + Duration::from_ms(delay_ms);
+                    refresh_and_schedule(config, checkpoint_schedule, now, lease, extend);
+                    entry.1 = lease.expiry;
+                }
+            }
         }
-        let entries: Vec<(LeaseId, Instant)> = in_id_order.iter().map(|lease| (lease.id, lease.expiry)).collect();
         let mut handles = Vec::with_capacity(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
         for (lease, handle) in in_id_order.iter_mut().zip(handles) {
@@ -489,18 +499,18 @@ fn refresh_and_schedule(
     schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
 }
 
+/// A lease the pile-up pass leaves alone (a delay is at most `i64::MAX` ms).
+const NOT_DELAYED: u64 = u64::MAX;
+
 /// Promote's pile-up pass (etcd's spreading in `Promote`): walks the leases by `(expiry, id)` and
-/// delays those past 3/4 of the revoke rate in any one-second window. `in_id_order` is in ID order,
-/// so ordering by `(expiry, position)` is ordering by `(expiry, id)`.
-fn spread_pile_ups(
-    config: &LessorConfig,
-    checkpoint_schedule: &mut BTreeMap<(Instant, LeaseId), u32>,
-    now: Instant,
-    extend: Duration,
-    in_id_order: &mut [&mut Lease],
-) {
-    let by_expiry = positions_by_expiry(in_id_order);
-    let Some(&(first, _)) = by_expiry.first() else { return };
+/// delays those past 3/4 of the revoke rate in any one-second window. `leases` are `(id, expiry)`
+/// in ID order, so ordering by `(expiry, position)` is ordering by `(expiry, id)`. Answers, per position, the
+/// extra extension in ms a lease gets ([`NOT_DELAYED`] for none; a delay may be 0, and etcd
+/// re-registers and re-schedules such a lease all the same).
+fn pile_up_delays_ms(config: &LessorConfig, now: Instant, leases: &[(LeaseId, Instant)]) -> Vec<u64> {
+    let mut delays_ms = vec![NOT_DELAYED; leases.len()];
+    let by_expiry = positions_by_expiry(leases);
+    let Some(&(first, _)) = by_expiry.first() else { return delays_ms };
     let remaining_ms = |expiry: Instant| expiry.signed_ms_since(now);
     let mut base_window_ms = remaining_ms(first);
     let mut next_window_ms = base_window_ms + 1000;
@@ -522,30 +532,31 @@ fn spread_pile_ups(
         let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - base_window_ms) as f64;
         let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
         next_window_ms = base_window_ms + delay_ms;
-        let delay = Duration::from_ms(delay_ms.max(0) as u64);
-        refresh_and_schedule(config, checkpoint_schedule, now, in_id_order[position], extend + delay);
+        delays_ms[position] = delay_ms.max(0) as u64;
     }
+    delays_ms
 }
 
 /// `(expiry, position)` of every lease, sorted. When every expiry lies within 2^32 ms of the first
-/// and positions fit in 32 bits (always, in practice), the pair is packed into one `u64` key, which
-/// sorts several times faster than the tuple; otherwise the tuples are sorted.
-fn positions_by_expiry(in_id_order: &[&mut Lease]) -> Vec<(Instant, usize)> {
-    let min = in_id_order.iter().map(|lease| lease.expiry).min().unwrap_or(Instant::EPOCH);
-    let max = in_id_order.iter().map(|lease| lease.expiry).max().unwrap_or(Instant::EPOCH);
-    let fits = max.as_ms() - min.as_ms() <= u64::from(u32::MAX) && u32::try_from(in_id_order.len()).is_ok();
+/// and positions fit in 32 bits (always, in practice), the pair is packed into one `u64` key and
+/// radix-sorted (positions already ascend, so a stable sort of the expiry field sorts the pairs);
+/// otherwise the tuples are sorted.
+fn positions_by_expiry(leases: &[(LeaseId, Instant)]) -> Vec<(Instant, usize)> {
+    let min = leases.iter().map(|&(_, expiry)| expiry).min().unwrap_or(Instant::EPOCH);
+    let max = leases.iter().map(|&(_, expiry)| expiry).max().unwrap_or(Instant::EPOCH);
+    let fits = max.as_ms() - min.as_ms() <= u64::from(u32::MAX) && u32::try_from(leases.len()).is_ok();
     if !fits {
         let mut pairs: Vec<(Instant, usize)> =
-            in_id_order.iter().enumerate().map(|(position, lease)| (lease.expiry, position)).collect();
+            leases.iter().enumerate().map(|(position, &(_, expiry))| (expiry, position)).collect();
         pairs.sort_unstable();
         return pairs;
     }
-    let mut keys: Vec<u64> = in_id_order
+    let mut keys: Vec<u64> = leases
         .iter()
         .enumerate()
-        .map(|(position, lease)| ((lease.expiry.as_ms() - min.as_ms()) << 32) | position as u64)
+        .map(|(position, (_, expiry))| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64)
         .collect();
-    keys.sort_unstable();
+    stable_sort_by_high_bits(&mut keys, 32);
     keys.into_iter().map(|key| (Instant::from_ms(min.as_ms() + (key >> 32)), (key & 0xFFFF_FFFF) as usize)).collect()
 }
 

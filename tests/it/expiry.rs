@@ -275,6 +275,25 @@ fn bucket_queue_matches_the_btree_queue_at_scale() {
         let r = next();
         let id = (r >> 20) as i64 % 5_000;
         let now = Instant(step / 20 * 100);
+        if step % 15_000 == 0 {
+            // A promote after a demote: bulk registration into a cleared queue (past the ring
+            // threshold), with repeated IDs and some deadlines hours ahead; every other batch has
+            // some FOREVER (deadlines too far apart to be sorted by bucket).
+            ops.push(Op::Clear);
+            let forever = step % 30_000 == 0;
+            let entries = (0..20_000)
+                .map(|_| {
+                    let r = next();
+                    let deadline = match r % 500 {
+                        0 if forever => Instant::FOREVER,
+                        0 | 1 => now + leasesim::time::Duration(7_000_000 + (r >> 40) % 9_000_000),
+                        _ => now + leasesim::time::Duration(2_000 + (r >> 40) % 30_000),
+                    };
+                    ((r >> 20) as i64 % 8_000, deadline)
+                })
+                .collect();
+            ops.push(Op::UpsertMany(entries));
+        }
         ops.push(match r % 16 {
             0..=3 => Op::Upsert(id, now + leasesim::time::Duration(2_000 + (r >> 40) % 30_000)),
             // As the lessor renews: by the handle it kept.
