@@ -307,10 +307,11 @@ impl Model for LessorModel {
         let keys_before = next.member.kv().len();
         let (reply, verdict) = next
             .member
-            .execute(&command)
+            .execute_quiet(&command)
             .unwrap_or_else(|e| panic!("the lessor model offered `{command}` where it is not allowed: {e}"));
         match *command {
-            Command::RenewEnd { .. } if reply.starts_with("ok") => next.seen |= SEEN_RENEW_OK,
+            // `execute_quiet` leaves a success's reply empty and spells out only a refusal (`err …`).
+            Command::RenewEnd { .. } if !reply.starts_with("err") => next.seen |= SEEN_RENEW_OK,
             Command::Advance { .. } | Command::RevokeStep { .. } if next.member.kv().len() < keys_before => {
                 next.seen |= SEEN_REVOKE_DELETED_KEY;
             }

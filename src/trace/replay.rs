@@ -68,6 +68,13 @@ pub fn replay_trace(text: &str, bugs: Bugs) -> Result<ReplayOutcome, ParseError>
     Ok(ReplayOutcome { replies, violation: None })
 }
 
+/// A success reply line, built only when it is asked for (`Replayer::execute`, not `execute_quiet`).
+macro_rules! ok_reply {
+    ($formatted:expr, $($text:tt)+) => {
+        if $formatted { format!($($text)+) } else { String::new() }
+    };
+}
+
 fn error_reply(error: LeaseError) -> String {
     format!("err {error}")
 }
@@ -133,9 +140,20 @@ impl<Q: ExpiryQueue> Replayer<Q> {
     /// Runs one command: its reply line and the oracle's verdict after it. `Err` is a misuse of the
     /// step commands (for example `renew-end` with no renew begun).
     pub fn execute(&mut self, command: &Command) -> Result<(String, Verdict), String> {
+        self.run(command, true)
+    }
+
+    /// `execute` without building the reply line of a command that succeeded: that reply is empty,
+    /// and only a refusal (`err …`, `blocked`) is spelled out. The same state and verdict as
+    /// `execute`; for a model checker, which reads no reply but whether a renew succeeded.
+    pub fn execute_quiet(&mut self, command: &Command) -> Result<(String, Verdict), String> {
+        self.run(command, false)
+    }
+
+    fn run(&mut self, command: &Command, formatted: bool) -> Result<(String, Verdict), String> {
         let mut verdict = Ok(());
         let revision_before = self.kv.revision();
-        let reply = self.apply(command, &mut verdict)?;
+        let reply = self.apply(command, &mut verdict, formatted)?;
         self.log_command(command, revision_before);
         debug_assert!({
             self.lessor.assert_consistent();
@@ -146,7 +164,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
         Ok((reply, verdict))
     }
 
-    fn apply(&mut self, command: &Command, verdict: &mut Verdict) -> Result<String, String> {
+    fn apply(&mut self, command: &Command, verdict: &mut Verdict, formatted: bool) -> Result<String, String> {
         let now = self.now;
         let reply = match *command {
             Command::Grant { id, ttl_s } => {
@@ -155,7 +173,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                     Ok(lease) => {
                         let ttl_s = lease.ttl_s;
                         self.history.on_grant(now, id, ttl_s);
-                        format!("ok id={id} ttl={ttl_s}")
+                        ok_reply!(formatted, "ok id={id} ttl={ttl_s}")
                     }
                     Err(e) => error_reply(e),
                 }
@@ -166,7 +184,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                         self.lessor.revoke_step(&mut self.kv, &mut ticket);
                     }
                     *verdict = self.finish_revoke(&ticket, false);
-                    "ok".to_owned()
+                    ok_reply!(formatted, "ok")
                 }
                 Err(e) => error_reply(e),
             },
@@ -177,24 +195,26 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                     if ticket.needs_checkpoint {
                         self.lessor.checkpoint(now, id, 0);
                     }
-                    self.renew_finish(ticket, verdict)
+                    self.renew_finish(ticket, verdict, formatted)
                 }
                 Err(e) => error_reply(e),
             },
             Command::Put { ref key, ref value, lease } => match self.kv.put(&mut self.lessor, key, value, lease) {
-                Ok(revision) => format!("ok rev={revision}"),
+                Ok(revision) => ok_reply!(formatted, "ok rev={revision}"),
                 Err(e) => error_reply(e),
             },
             Command::Delete { ref key } => {
                 let (revision, deleted) = self.kv.delete(&mut self.lessor, key);
-                format!("ok rev={revision} deleted={deleted}")
+                ok_reply!(formatted, "ok rev={revision} deleted={deleted}")
             }
             Command::Get { ref key } => match self.kv.get(key) {
-                Some(kv) => format!("ok value={} lease={} mod_rev={}", kv.value, kv.lease, kv.mod_revision),
-                None => "ok none".to_owned(),
+                Some(kv) => {
+                    ok_reply!(formatted, "ok value={} lease={} mod_rev={}", kv.value, kv.lease, kv.mod_revision)
+                }
+                None => ok_reply!(formatted, "ok none"),
             },
             Command::Ttl { id, keys } => match self.lessor.time_to_live(now, id) {
-                Ok(None) => format!("ok id={id} ttl=-1"),
+                Ok(None) => ok_reply!(formatted, "ok id={id} ttl=-1"),
                 Ok(Some(answer)) => {
                     *verdict = oracle::check_ttl_bounded(
                         id,
@@ -202,8 +222,9 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                         answer.granted_ttl_s,
                         self.history.leader_change_allowance(id),
                     );
-                    let mut reply = format!("ok id={id} ttl={} granted={}", answer.ttl_s, answer.granted_ttl_s);
-                    if keys {
+                    let mut reply =
+                        ok_reply!(formatted, "ok id={id} ttl={} granted={}", answer.ttl_s, answer.granted_ttl_s);
+                    if keys && formatted {
                         reply.push_str(&format!(" keys={}", answer.keys.join(",")));
                     }
                     reply
@@ -213,24 +234,24 @@ impl<Q: ExpiryQueue> Replayer<Q> {
             Command::Leases => {
                 let mut ids: Vec<LeaseId> = self.lessor.leases().iter().map(|l| l.id).collect();
                 ids.sort_unstable();
-                format!("ok ids={}", join(ids))
+                ok_reply!(formatted, "ok ids={}", join(ids))
             }
             Command::Checkpoint { id, remaining_ttl_s } => {
                 self.checkpoint(id, remaining_ttl_s);
-                "ok".to_owned()
+                ok_reply!(formatted, "ok")
             }
             Command::Promote { extend } => {
                 *verdict = self.promote(extend);
-                "ok".to_owned()
+                ok_reply!(formatted, "ok")
             }
             Command::Demote => {
                 self.lessor.demote();
                 self.renews.clear(); // blocked and in-flight renewers are woken with NotPrimary
-                "ok".to_owned()
+                ok_reply!(formatted, "ok")
             }
             Command::Advance { by } => {
                 let revoked = self.advance(by, verdict);
-                format!("ok revoked={}", join(revoked))
+                ok_reply!(formatted, "ok revoked={}", join(revoked))
             }
             Command::Restart => {
                 let records = self.lessor.records().clone();
@@ -243,7 +264,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                 self.renews.clear();
                 self.revokes.clear();
                 *verdict = self.promote(self.config.election_timeout);
-                "ok".to_owned()
+                ok_reply!(formatted, "ok")
             }
             Command::RenewBegin { id } => {
                 if self.renews.contains_key(&id) {
@@ -254,7 +275,11 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                     Ok(RenewBegin::Proceed(ticket)) => {
                         *verdict = self.check_renew_begins_alive(id);
                         self.renews.insert(id, ticket);
-                        if ticket.needs_checkpoint { "ok checkpoint=needed".to_owned() } else { "ok".to_owned() }
+                        if ticket.needs_checkpoint {
+                            ok_reply!(formatted, "ok checkpoint=needed")
+                        } else {
+                            ok_reply!(formatted, "ok")
+                        }
                     }
                     Err(e) => error_reply(e),
                 }
@@ -267,7 +292,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                 }
                 ticket.needs_checkpoint = false; // owed no more
                 self.checkpoint(id, 0);
-                "ok".to_owned()
+                ok_reply!(formatted, "ok")
             }
             Command::RenewEnd { id } => {
                 // etcd never refreshes without the checkpoint a renew owes: if it fails, so does the renew.
@@ -275,7 +300,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                     return Err(format!("the renew of lease {id} needs its checkpoint first (renew-checkpoint {id})"));
                 }
                 let ticket = self.renews.remove(&id).ok_or_else(|| format!("no renew of lease {id} is in progress"))?;
-                self.renew_finish(ticket, verdict)
+                self.renew_finish(ticket, verdict, formatted)
             }
             Command::RevokeBegin { id } => {
                 if self.revokes.contains_key(&id) {
@@ -284,7 +309,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                 match self.lessor.revoke_begin(id) {
                     Ok(ticket) => {
                         self.revokes.insert(id, ticket);
-                        "ok".to_owned()
+                        ok_reply!(formatted, "ok")
                     }
                     Err(e) => error_reply(e),
                 }
@@ -294,14 +319,16 @@ impl<Q: ExpiryQueue> Replayer<Q> {
                     self.revokes.remove(&id).ok_or_else(|| format!("no revoke of lease {id} is in progress"))?;
                 let mut reply = match self.lessor.revoke_step(&mut self.kv, &mut ticket) {
                     RevokeStep::DeletedKeys { keys, revision } => {
-                        let rev = revision.map_or("none".to_owned(), |r| r.to_string());
-                        format!("ok step=delete-keys keys={} rev={rev}", keys.join(","))
+                        let rev = || revision.map_or("none".to_owned(), |r| r.to_string());
+                        ok_reply!(formatted, "ok step=delete-keys keys={} rev={}", keys.join(","), rev())
                     }
-                    RevokeStep::RemovedLease => "ok step=remove-lease".to_owned(),
-                    RevokeStep::Done => "ok step=none".to_owned(),
+                    RevokeStep::RemovedLease => ok_reply!(formatted, "ok step=remove-lease"),
+                    RevokeStep::Done => ok_reply!(formatted, "ok step=none"),
                 };
                 if ticket.is_done() {
-                    reply.push_str(" done");
+                    if formatted {
+                        reply.push_str(" done");
+                    }
                     *verdict = self.finish_revoke(&ticket, false);
                 } else {
                     self.revokes.insert(id, ticket);
@@ -310,7 +337,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
             }
             Command::LoseRevokes { count } => {
                 self.revokes_to_lose += count;
-                "ok".to_owned()
+                ok_reply!(formatted, "ok")
             }
         };
         Ok(reply)
@@ -318,6 +345,9 @@ impl<Q: ExpiryQueue> Replayer<Q> {
 
     /// Logs a command's replicated write for etcd 3.4's restart (see `unpersisted`).
     fn log_command(&mut self, command: &Command, revision_before: Revision) {
+        if self.config.lessor.etcd_version != EtcdVersion::V3_4 {
+            return; // nothing to log (and no key to clone)
+        }
         let write = match *command {
             // `pick_server_id` has just handed out `next_server_id - 1` for ID 0.
             Command::Grant { id, ttl_s } => {
@@ -393,14 +423,14 @@ impl<Q: ExpiryQueue> Replayer<Q> {
         self.history.check_renew_not_expired(self.now, id, Duration::ZERO)
     }
 
-    fn renew_finish(&mut self, ticket: RenewTicket, verdict: &mut Verdict) -> String {
+    fn renew_finish(&mut self, ticket: RenewTicket, verdict: &mut Verdict, formatted: bool) -> String {
         match self.lessor.renew_finish(self.now, ticket) {
             Ok(ttl_s) => {
                 let begun = std::mem::replace(verdict, Ok(()));
                 *verdict = begun
                     .and_then(|()| self.history.on_renew_ok(self.now, ticket.id, ttl_s))
                     .and_then(|()| oracle::check_keepalive_alive(&self.lessor, &self.kv, ticket.id));
-                format!("ok ttl={ttl_s}")
+                ok_reply!(formatted, "ok ttl={ttl_s}")
             }
             Err(e) => error_reply(e),
         }
@@ -490,5 +520,48 @@ impl<Q: ExpiryQueue> Replayer<Q> {
         let revoked = self.history.fates().filter(|(_, f)| f.revoked.is_some()).count();
         oracle::check_expiry_queue(&self.lessor, revoked)?;
         self.history.check_not_resurrected(&self.lessor, |_| true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bugs::Bugs;
+
+    /// `execute_quiet` reaches the same states and verdicts as `execute` on every golden trace
+    /// (the fixed build and each trace's bug), and drops exactly the success replies' text.
+    #[test]
+    fn quiet_execution_changes_nothing_but_the_success_replies() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/traces");
+        let mut traces = 0;
+        for entry in std::fs::read_dir(dir).expect("the golden traces") {
+            let path = entry.expect("a directory entry").path();
+            if path.extension().is_none_or(|e| e != "trace") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a golden trace");
+            let (config, commands) = parse_trace(&text).expect("golden traces parse");
+            let bug = text.lines().find_map(|l| l.strip_prefix("# bug: ")).map(str::trim);
+            let bug_sets =
+                [Bugs::default()].into_iter().chain(bug.map(|b| Bugs::only(b.parse().expect("a known bug"))));
+            for bugs in bug_sets {
+                let (mut loud, mut quiet) =
+                    (Replayer::new(config.clone().with_bugs(bugs)), Replayer::new(config.clone().with_bugs(bugs)));
+                for (line, command) in &commands {
+                    let (loud_reply, loud_verdict) = loud.execute(command).expect("golden traces replay");
+                    let (quiet_reply, quiet_verdict) = quiet.execute_quiet(command).expect("golden traces replay");
+                    let at = format!("{}:{line}", path.display());
+                    assert_eq!(quiet_verdict, loud_verdict, "{at}");
+                    assert_eq!(quiet, loud, "{at}");
+                    if loud_reply.starts_with("ok") {
+                        assert_eq!(quiet_reply, "", "{at}");
+                    } else {
+                        assert_eq!(quiet_reply, loud_reply, "{at}");
+                    }
+                }
+            }
+            traces += 1;
+        }
+        assert!(traces >= 5, "found only {traces} golden traces in {dir}");
     }
 }
