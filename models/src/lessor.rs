@@ -252,11 +252,8 @@ impl Model for LessorModel {
             }
             match renews.get(&id) {
                 // The replayer clears `needs_checkpoint` once the round trip is done.
-                Some(ticket) if ticket.needs_checkpoint => {
-                    if !applying {
-                        offer(actions, &lease.renew_checkpoint)
-                    }
-                }
+                Some(ticket) if ticket.needs_checkpoint && !applying => offer(actions, &lease.renew_checkpoint),
+                Some(ticket) if ticket.needs_checkpoint => {}
                 Some(_) => offer(actions, &lease.renew_end),
                 None if exists && primary => offer(actions, &lease.renew_begin),
                 None => {}

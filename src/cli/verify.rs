@@ -200,7 +200,7 @@ fn sweep_column(seeds: Range<u64>, bugs: Bugs, jobs: usize) -> Column {
         statuses,
         ok: unexpected.is_empty() && never.is_empty(),
         failures,
-        finding: (!race_seeds.is_empty()).then(|| Finding {
+        finding: (!race_seeds.is_empty()).then_some(Finding {
             property: NO_EARLY_REVOKE,
             mechanism: "stale-checkpoint race: a checkpoint computed before a renew applies after it, and the next \
                         leader change promotes from it and revokes the lease early",

@@ -107,9 +107,8 @@ impl<E> EventQueue<E> {
         if self.in_wheel == 0 {
             return None;
         }
-        (self.base..self.base + WHEEL_MS).find_map(|ms| {
-            self.wheel[(ms % WHEEL_MS) as usize].front().map(|&(seq, slot)| (ms, seq, slot))
-        })
+        (self.base..self.base + WHEEL_MS)
+            .find_map(|ms| self.wheel[(ms % WHEEL_MS) as usize].front().map(|&(seq, slot)| (ms, seq, slot)))
     }
 
     pub fn len(&self) -> usize {
