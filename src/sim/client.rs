@@ -60,6 +60,9 @@ pub struct ClientConfig {
     pub leases_max: usize,
     pub ttl_min_s: i64,
     pub ttl_max_s: i64,
+    /// Send a lease's first keep-alive right after its grant, as etcd's client does (its keep-alive
+    /// loop starts with one), instead of `ttl/3` later as after any keep-alive reply.
+    pub keepalive_at_grant: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -548,7 +551,8 @@ impl Client {
             lease.ttl_s = ttl_s;
             lease.granted = true;
             lease.keepalive = true;
-            lease.next_keepalive = now + Duration::from_ms(ttl_s as u64 * 1000 / 3);
+            lease.next_keepalive =
+                if self.config.keepalive_at_grant { now } else { now + Duration::from_ms(ttl_s as u64 * 1000 / 3) };
             lease.deadline = now + Duration::from_secs_i64(ttl_s);
             let (next_keepalive, deadline) = (lease.next_keepalive, lease.deadline);
             self.timers_set(next_keepalive, deadline);
