@@ -18,7 +18,7 @@ use super::faults::{FaultCounts, FaultKind, Faults};
 use super::lock::Storage;
 use super::member::{Member, Output, TICK_MS};
 use super::network::{Addr, Network};
-use super::options::{Resolved, SimOptions};
+use super::options::{FaultMode, Resolved, SimOptions};
 use super::proto::{Payload, Reply, Request};
 use super::report::{Report, Stats};
 use super::rng::{SimRng, Streams};
@@ -1032,13 +1032,19 @@ impl<'t> Sim<'t> {
                         + PROMOTE_COMMIT_ALLOWANCE
                         + self.options.apply_lag_max
                         + self.drift_tolerance_of(id);
-                    // `promote_extension_bounded` is measured, not enforced: without checkpoints
-                    // this is etcd's documented TTL reset (issue 9888); with them it still happens
-                    // when faults keep checkpoints from committing, and when a renew lands just
-                    // before a scheduled checkpoint (the scan then skips the lease, remaining TTL
-                    // not below TTL, and never reschedules it) — etcd's lessor does the same.
-                    if self.history.check_promote_extension(now, id, expiry, allowance).is_err() {
+                    // `promote_extension_bounded` is measured everywhere and enforced only where etcd
+                    // promises it: checkpointing on, no faults (leader churn allowed) and a lease
+                    // whose checkpoint chain is alive (a checkpoint applied since its last renew).
+                    // Without checkpoints every promote resets the lease (issue 9888, etcd's
+                    // default); faults keep checkpoints from committing; and a renew just before a
+                    // scheduled checkpoint makes the scan skip the lease (remaining TTL not below
+                    // TTL) and never reschedule it — etcd's lessor does the same.
+                    if let Err(v) = self.history.check_promote_extension(now, id, expiry, allowance) {
                         self.stats.ttl_resets_beyond_bound += 1;
+                        let chain_alive = self.history.fate(id).is_some_and(|f| f.checkpoint.is_some());
+                        if self.resolved.checkpointing && self.options.faults == FaultMode::None && chain_alive {
+                            return Err(v);
+                        }
                     }
                     self.history.on_promote(id, expiry);
                 }

@@ -33,7 +33,7 @@ const NO_STEPPED_RENEW: &str =
 const NO_LOST_LEADER_REVOKE: &str = "the cluster model's leader commits its revokes at once: only a stalled old leader's are lost, and it never leads again";
 const SIM_MEMBER_BUG: &str = "the bug lives in the server around the lessor (raft apply wait, leadership confirmation), which this engine does not run";
 const NO_SECOND_LEADER_CHANGE: &str =
-    "needs two leader changes without renews between them, beyond this engine's bounds and the sim's fault mix so far";
+    "needs two leader changes without renews between them, beyond this engine's bounds";
 const NO_APPLY_LAG: &str =
     "needs a leader that confirms a renew before applying a committed grant; the cluster model applies at once";
 const NO_DEPOSED_SCAN: &str = "needs a stalled, deposed leader whose lessor still believes it is primary to scan; the cluster model does not produce it";
@@ -46,9 +46,9 @@ pub fn expectation(row: Row, engine: Engine) -> Expect {
     let Row::Bug(bug) = row else { return Expect::Nothing };
     match (bug, engine) {
         (Bug::Etcd13675 | Bug::Etcd15247, Engine::Proptest | Engine::LessorModel) => Expect::Cannot(SIM_MEMBER_BUG),
+        // Under the scenarios of `sim_options`.
+        (Bug::Etcd13491 | Bug::Etcd13675 | Bug::Etcd15247, Engine::Sim) => Expect::Finds,
         (Bug::Etcd13491, _) => Expect::Open(NO_SECOND_LEADER_CHANGE),
-        // With an apply lag and disk stalls (`sim_options`).
-        (Bug::Etcd13675 | Bug::Etcd15247, Engine::Sim) => Expect::Finds,
         (Bug::Etcd13675, _) => Expect::Open(NO_APPLY_LAG),
         (Bug::Etcd15247, _) => Expect::Open(NO_DEPOSED_SCAN),
         // One lease ID, a 1 s TTL and 3 s of time leave no room for a checkpoint before a promote.
@@ -92,11 +92,32 @@ pub const CLUSTER_ETCD_DESIGN: [(&str, &str); 1] = [(
 )];
 
 /// The simulation options a row runs: the test suite's short swarm runs (40 s of faults, 25 s of
-/// healing); for etcd-13675 and etcd-15247 [`server_race_sim_options`].
+/// healing); for etcd-13675 and etcd-15247 [`server_race_sim_options`], for etcd-13491
+/// [`churn_sim_options`].
 pub fn sim_options(row: Row) -> SimOptions {
-    match row {
-        Row::Bug(Bug::Etcd13675 | Bug::Etcd15247) => SimOptions { bugs: row.bugs(), ..server_race_sim_options() },
-        _ => SimOptions { bugs: row.bugs(), ..SimOptions::short() },
+    let scenario = match row {
+        Row::Bug(Bug::Etcd13675 | Bug::Etcd15247) => server_race_sim_options(),
+        Row::Bug(Bug::Etcd13491) => churn_sim_options(),
+        _ => SimOptions::short(),
+    };
+    SimOptions { bugs: row.bugs(), ..scenario }
+}
+
+/// etcd issue 9888's setting, where the simulator enforces `promote_extension_bounded`: no faults
+/// but leader churn every 4–12 s, checkpointing on (every 3 s, above the election timeout), TTLs
+/// of 9–12 s that outlast the gaps between leader changes, 90 s.
+pub fn churn_sim_options() -> SimOptions {
+    SimOptions {
+        faults: leasesim::sim::FaultMode::None,
+        churn_every_ms: 8_000,
+        clients: 2,
+        ttl_min_s: 9,
+        ttl_max_s: 12,
+        checkpointing: leasesim::sim::Switch::On,
+        checkpoint_persist: leasesim::sim::Switch::Off,
+        checkpoint_interval: Duration::from_secs(3),
+        duration: Duration::from_secs(90),
+        ..SimOptions::short()
     }
 }
 
