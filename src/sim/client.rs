@@ -1,6 +1,7 @@
 //! A simulated etcd client: grants leases (choosing their IDs, negative ones too), puts keys under
 //! them, keeps them alive as etcd's client does (after a reply with `ttl > 0` the next keep-alive
-//! is due at `ttl/3` and the local deadline is `ttl`; unanswered keep-alives are resent every
+//! is due at `ttl/3` and the local deadline is `ttl`, and the first one either so or, as etcd's
+//! client does, right after the grant (`keepalive_at_grant`); unanswered keep-alives are resent every
 //! 500 ms; a reply with `ttl <= 0` or a passed deadline ends the keep-alive), calls TimeToLive,
 //! Leases, KeepAliveOnce and Revoke (sometimes while still keeping the lease alive), and stops
 //! keeping leases alive at random so that they really expire. Requests time out and are retried

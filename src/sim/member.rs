@@ -4,7 +4,9 @@
 //! 500 ms expiry scan with leadership confirmed by a raft read index before revokes are proposed
 //! (≤ 16 in flight), renew at the leader after its applied index reaches the confirmed commit index
 //! (with the checkpoint round trip through the log when checkpointing needs it), checkpoint scans,
-//! and followers forwarding renews and TimeToLive to the leader.
+//! and followers forwarding renews and TimeToLive to the leader. Committed entries are applied at
+//! once or, with an apply lag, from a backlog on later ticks (etcd applies asynchronously); in a
+//! disk stall raft still steps messages and the lessor still scans while the Ready loop waits.
 //!
 //! What survives a crash: the raft storage (log, hard state), the KV, the lease records and the
 //! applied index (etcd's consistent index). Everything else is lost. The member never reads a clock
