@@ -187,7 +187,9 @@ impl SimOptions {
         if self.checkpoint_interval < Duration::from_ms(500) {
             return Err(format!("--checkpoint-interval must be at least 500ms (got {})", self.checkpoint_interval));
         }
-        if self.apply_lag_max > APPLY_LAG_MAX_LIMIT || self.apply_lag_max.as_ms() % APPLY_LAG_STEP.as_ms() != 0 {
+        if self.apply_lag_max > APPLY_LAG_MAX_LIMIT
+            || !self.apply_lag_max.as_ms().is_multiple_of(APPLY_LAG_STEP.as_ms())
+        {
             return Err(format!(
                 "--apply-lag-max must be a multiple of {APPLY_LAG_STEP} from 0 to {APPLY_LAG_MAX_LIMIT} (got {})",
                 self.apply_lag_max

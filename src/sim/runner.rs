@@ -936,10 +936,11 @@ impl<'t> Sim<'t> {
         match output {
             Output::Send { from, to, payload } => self.send(from, to, payload),
             Output::AppliedGrant { index, id, ttl_s } => {
-                if let (Some(m), Some(&(first_index, first_at))) = (self.acting, self.grant_applied.get(&id)) {
-                    if first_index == index && now > first_at {
-                        self.grant_lateness.insert((m, id), now.saturating_since(first_at));
-                    }
+                if let (Some(m), Some(&(first_index, first_at))) = (self.acting, self.grant_applied.get(&id))
+                    && first_index == index
+                    && now > first_at
+                {
+                    self.grant_lateness.insert((m, id), now.saturating_since(first_at));
                 }
                 if index > self.recorded_index {
                     self.grant_applied.insert(id, (index, now));
