@@ -389,6 +389,16 @@ impl History {
     /// A keep-alive reply `ttl_s` for `id` was produced at true time `at`. `renew_never_resurrects`:
     /// a lease that was revoked (and not granted again) never renews successfully.
     pub fn on_renew_ok(&mut self, at: Instant, id: LeaseId, ttl_s: i64) -> Verdict {
+        self.on_renew_ok_since(at, at, id, ttl_s)
+    }
+
+    /// As [`History::on_renew_ok`], for a renew that reached its leader at true time `since` and
+    /// was served from the leader's state as of then: a leader that applies committed entries
+    /// late (etcd applies asynchronously) may serve it after another member applied a revoke
+    /// committed later, which orders the renew before the revoke. Only a revoke applied by
+    /// `since` makes it a resurrection; a later one leaves the lease revoked and its deadline as
+    /// it was.
+    pub fn on_renew_ok_since(&mut self, at: Instant, since: Instant, id: LeaseId, ttl_s: i64) -> Verdict {
         let Some(fate) = self.leases.get_mut(&id) else {
             return Err(Violation::new(
                 RENEW_NEVER_RESURRECTS,
@@ -396,6 +406,9 @@ impl History {
             ));
         };
         if let Some((revoked_at, _)) = fate.revoked {
+            if revoked_at > since {
+                return Ok(()); // ordered before the revoke (see above)
+            }
             return Err(Violation::new(
                 RENEW_NEVER_RESURRECTS,
                 format!("renew of lease {id} succeeded at {at} after it was revoked at {revoked_at}"),

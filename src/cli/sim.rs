@@ -66,6 +66,15 @@ pub struct RunArgs {
     /// revision) below the highest it accepted.
     #[arg(long)]
     fencing: bool,
+    /// Members apply committed entries up to this late, drawn per member and seed in 100 ms steps
+    /// (at most 1s; 0 = at once), e.g. `800ms`; clients then send a lease's first keep-alive right
+    /// after its grant, as etcd's client does (etcd issue 13675).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    apply_lag_max: Option<Duration>,
+    /// Stalls are disk stalls (etcd issue 15247: raft keeps stepping messages and the lessor keeps
+    /// scanning while the Ready loop is stuck): on, off (a stall freezes the member), or seed.
+    #[arg(long)]
+    disk_stalls: Option<Switch>,
 }
 
 impl RunArgs {
@@ -88,6 +97,8 @@ impl RunArgs {
         o.bugs = self.bugs.iter().fold(o.bugs, |set, bug| set.with(*bug));
         o.locks = self.locks;
         o.fencing = self.fencing;
+        o.apply_lag_max = self.apply_lag_max.unwrap_or(o.apply_lag_max);
+        o.disk_stalls = self.disk_stalls.unwrap_or(o.disk_stalls);
         o.validate()?;
         Ok(o)
     }

@@ -1,6 +1,7 @@
 //! A simulated etcd client: grants leases (choosing their IDs, negative ones too), puts keys under
 //! them, keeps them alive as etcd's client does (after a reply with `ttl > 0` the next keep-alive
-//! is due at `ttl/3` and the local deadline is `ttl`; unanswered keep-alives are resent every
+//! is due at `ttl/3` and the local deadline is `ttl`, and the first one either so or, as etcd's
+//! client does, right after the grant (`keepalive_at_grant`); unanswered keep-alives are resent every
 //! 500 ms; a reply with `ttl <= 0` or a passed deadline ends the keep-alive), calls TimeToLive,
 //! Leases, KeepAliveOnce and Revoke (sometimes while still keeping the lease alive), and stops
 //! keeping leases alive at random so that they really expire. Requests time out and are retried
@@ -60,6 +61,9 @@ pub struct ClientConfig {
     pub leases_max: usize,
     pub ttl_min_s: i64,
     pub ttl_max_s: i64,
+    /// Send a lease's first keep-alive right after its grant, as etcd's client does (its keep-alive
+    /// loop starts with one), instead of `ttl/3` later as after any keep-alive reply.
+    pub keepalive_at_grant: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -337,10 +341,10 @@ impl Client {
             let flight = self.in_flight.remove(&req).expect("listed above");
             if retried(&flight.request) && flight.attempts < MAX_ATTEMPTS {
                 self.send(now, flight.request, flight.attempts + 1, out);
-            } else if let Request::Grant { id, .. } = flight.request {
-                if self.leases.get(&id).is_some_and(|l| !l.granted) {
-                    self.leases.remove(&id); // gave up: the grant may or may not have happened
-                }
+            } else if let Request::Grant { id, .. } = flight.request
+                && self.leases.get(&id).is_some_and(|l| !l.granted)
+            {
+                self.leases.remove(&id); // gave up: the grant may or may not have happened
             }
         }
         if self.stopped || now >= self.next_timer {
@@ -548,7 +552,8 @@ impl Client {
             lease.ttl_s = ttl_s;
             lease.granted = true;
             lease.keepalive = true;
-            lease.next_keepalive = now + Duration::from_ms(ttl_s as u64 * 1000 / 3);
+            lease.next_keepalive =
+                if self.config.keepalive_at_grant { now } else { now + Duration::from_ms(ttl_s as u64 * 1000 / 3) };
             lease.deadline = now + Duration::from_secs_i64(ttl_s);
             let (next_keepalive, deadline) = (lease.next_keepalive, lease.deadline);
             self.timers_set(next_keepalive, deadline);

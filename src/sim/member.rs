@@ -4,7 +4,9 @@
 //! 500 ms expiry scan with leadership confirmed by a raft read index before revokes are proposed
 //! (≤ 16 in flight), renew at the leader after its applied index reaches the confirmed commit index
 //! (with the checkpoint round trip through the log when checkpointing needs it), checkpoint scans,
-//! and followers forwarding renews and TimeToLive to the leader.
+//! and followers forwarding renews and TimeToLive to the leader. Committed entries are applied at
+//! once or, with an apply lag, from a backlog on later ticks (etcd applies asynchronously); in a
+//! disk stall raft still steps messages and the lessor still scans while the Ready loop waits.
 //!
 //! What survives a crash: the raft storage (log, hard state), the KV, the lease records and the
 //! applied index (etcd's consistent index). Everything else is lost. The member never reads a clock
@@ -57,10 +59,15 @@ pub enum Output {
         id: LeaseId,
         by_expiry: bool,
     },
-    /// A keep-alive reply `ttl_s > 0` was produced for `id` (already checked against this member).
+    /// A keep-alive reply `ttl_s > 0` was produced for `id` (already checked against this member),
+    /// with this member's applied index then, for a keep-alive that reached it at local time
+    /// `arrived`.
     RenewOk {
+        member: usize,
         id: LeaseId,
         ttl_s: i64,
+        arrived: Instant,
+        applied: u64,
     },
     /// A keep-alive of `id` that reached this member at local time `arrived` was answered TTL 0
     /// because the lessor does not know the lease.
@@ -137,6 +144,10 @@ struct Volatile {
     /// Raft calls decided during apply, made after the ready is advanced.
     proposals: Vec<(u64, Op)>,
     read_requests: Vec<u64>,
+    /// Committed entries raft handed over but not applied yet, each with when it is due (see
+    /// `Member::apply_lag`). Lost in a crash: raft hands them over again after the restart, from
+    /// the applied index on.
+    backlog: VecDeque<(Instant, Entry)>,
 }
 
 /// One member.
@@ -150,6 +161,9 @@ pub struct Member {
     pub kv: Kv,
     pub applied: u64,
     next_tag: u64,
+    /// How long after raft hands committed entries over this member applies them (etcd applies
+    /// asynchronously; a slow disk makes a member apply late). Zero: at once.
+    pub apply_lag: Duration,
     // What does not.
     v: Volatile,
     /// State changed since the runner last checked it.
@@ -192,6 +206,7 @@ impl Member {
             kv: Kv::new(),
             applied: 0,
             next_tag: 0,
+            apply_lag: Duration::ZERO,
             v: Volatile::default(),
             dirty: true,
             touched: Touched { all: true, ..Touched::default() },
@@ -305,10 +320,29 @@ impl Member {
         self.dirty = true;
     }
 
-    /// One raft tick.
+    /// One raft tick (and the backlog's entries that are due are applied).
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let Some(node) = self.v.node.as_mut() else { return };
-        node.tick();
+        if self.v.node.is_none() {
+            return;
+        }
+        self.apply_due(now, out);
+        self.v.node.as_mut().expect("checked up").tick();
+        self.process_ready(now, out);
+    }
+
+    /// A raft message arrives while this member's Ready loop is stuck (a disk stall: a slow
+    /// fdatasync, etcd issue 15247). Raft still steps it, so the member may learn of a new leader
+    /// and step down, but nothing is sent, applied or persisted and the lessor is not demoted
+    /// until the Ready is handled (`resume`).
+    pub fn step_stalled(&mut self, payload: Payload) {
+        if let (Some(node), Payload::Raft(message)) = (self.v.node.as_mut(), payload) {
+            let _ = node.step(*message); // stale or unexpected messages are dropped, as in etcd
+        }
+    }
+
+    /// A disk stall ends: the Ready loop handles what accumulated (messages, including proposals
+    /// raft forwarded to a new leader, role changes, read states).
+    pub fn resume(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.process_ready(now, out);
     }
 
@@ -447,6 +481,20 @@ impl Member {
         if self.v.node.is_none() {
             return;
         }
+        self.scan_lessor(now, out);
+        self.process_ready(now, out);
+    }
+
+    /// The scan of a member in a disk stall: the lessor's timer runs apart from the stuck Ready
+    /// loop, so the scan runs and its proposals and read requests reach raft, which steps them
+    /// (a follower forwards proposals to its leader); what raft sends waits for `resume`.
+    pub fn scan_stalled(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.v.node.is_some() {
+            self.scan_lessor(now, out);
+        }
+    }
+
+    fn scan_lessor(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.expire_waits(now, out);
         let expired = self.lessor.find_expired_leases(now);
         if !expired.is_empty() {
@@ -466,7 +514,6 @@ impl Member {
             }
         }
         self.flush_raft_calls(out);
-        self.process_ready(now, out);
     }
 
     fn expire_waits(&mut self, now: Instant, out: &mut Vec<Output>) {
@@ -545,7 +592,7 @@ impl Member {
             let messages = ready.take_messages();
             self.send_raft(messages, out);
             let committed = ready.take_committed_entries();
-            self.apply_entries(now, committed, out);
+            self.commit_entries(now, committed, out);
             if !ready.entries().is_empty() {
                 self.storage.wl().append(ready.entries()).expect("append to memory storage");
             }
@@ -563,7 +610,7 @@ impl Member {
             let messages = light.take_messages();
             self.send_raft(messages, out);
             let committed = light.take_committed_entries();
-            self.apply_entries(now, committed, out);
+            self.commit_entries(now, committed, out);
             self.v.node.as_mut().expect("still up").advance_apply();
             for read_state in read_states {
                 self.on_read_state(now, read_state.index, &read_state.request_ctx, out);
@@ -641,6 +688,14 @@ impl Member {
             self.fail_confirm(confirm, out);
             return;
         }
+        // A read index answered by another leader (raft forwards a follower's) confirms nothing:
+        // as etcd's `ensureLeadership`, the member must still be the leader it promoted as. Only
+        // a member that stepped raft messages without handling its Ready (a disk stall) can get
+        // here after losing leadership with its lessor still primary.
+        if !(self.is_leader() && self.term() == self.v.promoted_term) {
+            self.fail_confirm(confirm, out);
+            return;
+        }
         // BUG etcd-13675: the leader renewed as soon as leadership was confirmed, without waiting to
         // apply what was committed, so a renew right after a grant could miss the grant.
         let skip_wait = self.lessor_config.bugs.has(Bug::Etcd13675) && matches!(confirm, Confirm::Renews(_));
@@ -707,7 +762,8 @@ impl Member {
         match self.lessor.renew_finish(now, ticket) {
             Ok(ttl_s) => {
                 // The history judges the renew first (`renew_never_resurrects`), then the state.
-                out.push(Output::RenewOk { id, ttl_s });
+                let (member, arrived, applied) = (self.index, waiter.arrived, self.applied);
+                out.push(Output::RenewOk { member, id, ttl_s, arrived, applied });
                 if let Err(v) = oracle::check_keepalive_alive(&self.lessor, &self.kv, id) {
                     out.push(Output::Violation(v));
                 }
@@ -722,6 +778,29 @@ impl Member {
     fn reply_not_found(&self, waiter: &Waiter, id: LeaseId, out: &mut Vec<Output>) {
         out.push(Output::RenewNotFound { member: self.index, id, arrived: waiter.arrived });
         self.reply(waiter, Reply::KeepAlive { id, ttl_s: 0 }, out);
+    }
+
+    /// Raft handed `entries` over as committed: applied at once, or after the apply lag (in order,
+    /// behind any backlog).
+    fn commit_entries(&mut self, now: Instant, entries: Vec<Entry>, out: &mut Vec<Output>) {
+        if self.apply_lag == Duration::ZERO && self.v.backlog.is_empty() {
+            self.apply_entries(now, entries, out);
+            return;
+        }
+        let due = now + self.apply_lag;
+        self.v.backlog.extend(entries.into_iter().map(|entry| (due, entry)));
+        self.apply_due(now, out);
+    }
+
+    /// Applies the backlog's entries that are due; the rest wait for a later tick.
+    fn apply_due(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let mut due = Vec::new();
+        while self.v.backlog.front().is_some_and(|(at, _)| *at <= now) {
+            due.push(self.v.backlog.pop_front().expect("looked at").1);
+        }
+        if !due.is_empty() {
+            self.apply_entries(now, due, out);
+        }
     }
 
     fn apply_entries(&mut self, now: Instant, entries: Vec<Entry>, out: &mut Vec<Output>) {

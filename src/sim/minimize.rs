@@ -273,10 +273,11 @@ impl Search {
         current
     }
 
-    /// No loss, no duplication, no reordering, short delays, exact clocks: each tried alone.
+    /// No loss, no duplication, no reordering, short delays, exact clocks, no apply lag: each tried
+    /// alone.
     fn rates(&mut self, best: &Schedule, _: &Report) -> Option<(Schedule, Report)> {
         let healthy = Faults::none();
-        let edits: [fn(&mut Schedule, &Faults); 5] = [
+        let edits: [fn(&mut Schedule, &Faults); 6] = [
             |s, _| s.resolved.faults.loss_ppm = 0,
             |s, _| s.resolved.faults.duplicate_ppm = 0,
             |s, _| s.resolved.faults.reorder_ppm = 0,
@@ -287,6 +288,7 @@ impl Search {
                     clock.drift_ppm = 0;
                 }
             },
+            |s, _| s.resolved.apply_lag_ms.fill(0),
         ];
         let mut current: Option<(Schedule, Report)> = None;
         for edit in edits {

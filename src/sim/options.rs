@@ -13,6 +13,12 @@ use super::rng::SimRng;
 use crate::bugs::Bugs;
 use crate::time::Duration;
 
+/// `--apply-lag-max` may not exceed this: a member must still catch up within the end-of-run
+/// check's two seconds, and the revoke bound grows by it.
+pub const APPLY_LAG_MAX_LIMIT: Duration = Duration::from_ms(1_000);
+/// Apply lags are drawn in steps of this (a raft tick: the backlog is applied on ticks).
+pub const APPLY_LAG_STEP: Duration = Duration::from_ms(100);
+
 /// An on/off option that may be left to the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Switch {
@@ -117,6 +123,16 @@ pub struct SimOptions {
     /// With `locks`: the storage rejects writes whose fencing token (the lock key's create
     /// revision) is below the highest it accepted.
     pub fencing: bool,
+    /// Each member applies committed entries up to this late (drawn per member and seed, in
+    /// 100 ms steps; with swarm faults, half the seeds have no lag at all): etcd applies
+    /// asynchronously, and a leader with a slow disk applies after its followers (etcd issue
+    /// 13675). With a lag, clients also send a lease's first keep-alive right after its grant, as
+    /// etcd's client does. Zero (the default): members apply at once and every run is what it was.
+    pub apply_lag_max: Duration,
+    /// Whether a stall is a disk stall (etcd issue 15247): the member's Ready loop is stuck on a slow
+    /// fdatasync while raft keeps stepping the messages it receives and the lessor keeps running
+    /// its expiry scan; off (the default): a stall freezes the whole member.
+    pub disk_stalls: Switch,
 }
 
 impl SimOptions {
@@ -139,6 +155,8 @@ impl SimOptions {
             bugs: Bugs::NONE,
             locks: false,
             fencing: false,
+            apply_lag_max: Duration::ZERO,
+            disk_stalls: Switch::Off,
         }
     }
 
@@ -168,6 +186,14 @@ impl SimOptions {
         }
         if self.checkpoint_interval < Duration::from_ms(500) {
             return Err(format!("--checkpoint-interval must be at least 500ms (got {})", self.checkpoint_interval));
+        }
+        if self.apply_lag_max > APPLY_LAG_MAX_LIMIT
+            || !self.apply_lag_max.as_ms().is_multiple_of(APPLY_LAG_STEP.as_ms())
+        {
+            return Err(format!(
+                "--apply-lag-max must be a multiple of {APPLY_LAG_STEP} from 0 to {APPLY_LAG_MAX_LIMIT} (got {})",
+                self.apply_lag_max
+            ));
         }
         if self.fencing && !self.locks {
             return Err("--fencing needs --locks (it fences the lock holders' writes)".to_owned());
@@ -206,6 +232,12 @@ impl SimOptions {
         if self.fencing {
             args.push_str(" --fencing");
         }
+        if self.apply_lag_max > Duration::ZERO {
+            args.push_str(&format!(" --apply-lag-max {}ms", self.apply_lag_max.as_ms()));
+        }
+        if self.disk_stalls != Switch::Off {
+            args.push_str(&format!(" --disk-stalls {}", self.disk_stalls));
+        }
         args
     }
 
@@ -223,6 +255,10 @@ pub struct Resolved {
     pub checkpoint_persist: bool,
     /// The lock workload's client stalls (drawn only with locks and swarm faults).
     pub client_stalls: Option<ClientStalls>,
+    /// Per member, how late it applies committed entries, in ms (empty without `apply_lag_max`).
+    pub apply_lag_ms: Vec<u64>,
+    /// Whether stalls are disk stalls (see `SimOptions::disk_stalls`).
+    pub disk_stalls: bool,
 }
 
 impl Resolved {
@@ -239,7 +275,18 @@ impl Resolved {
         // Drawn last and only for the lock workload, so that other runs draw exactly as before.
         let client_stalls =
             if options.locks && options.faults == FaultMode::Swarm { ClientStalls::draw(rng) } else { None };
-        Resolved { faults, checkpointing, checkpoint_persist, client_stalls }
+        // Drawn after everything else and only when asked for, for the same reason.
+        let mut apply_lag_ms = Vec::new();
+        if options.apply_lag_max > Duration::ZERO {
+            let lagging = options.faults == FaultMode::None || rng.one_in(2);
+            let steps = options.apply_lag_max.as_ms() / APPLY_LAG_STEP.as_ms();
+            apply_lag_ms = (0..options.members).map(|_| rng.between(0, steps) * APPLY_LAG_STEP.as_ms()).collect();
+            if !lagging {
+                apply_lag_ms.fill(0);
+            }
+        }
+        let disk_stalls = options.disk_stalls != Switch::Off && options.disk_stalls.resolve(rng);
+        Resolved { faults, checkpointing, checkpoint_persist, client_stalls, apply_lag_ms, disk_stalls }
     }
 }
 
@@ -252,6 +299,13 @@ impl fmt::Display for Resolved {
         )?;
         if let Some(stalls) = self.client_stalls {
             write!(f, " client_stall_every_ms={} client_stall_max_ms={}", stalls.every_ms, stalls.max_ms)?;
+        }
+        if !self.apply_lag_ms.is_empty() {
+            let lags: Vec<String> = self.apply_lag_ms.iter().map(u64::to_string).collect();
+            write!(f, " apply_lag_ms={}", lags.join(","))?;
+        }
+        if self.disk_stalls {
+            f.write_str(" disk_stalls=true")?;
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use super::faults::{FaultCounts, FaultKind, Faults};
 use super::lock::Storage;
 use super::member::{Member, Output, TICK_MS};
 use super::network::{Addr, Network};
-use super::options::{Resolved, SimOptions};
+use super::options::{FaultMode, Resolved, SimOptions};
 use super::proto::{Payload, Reply, Request};
 use super::report::{Report, Stats};
 use super::rng::{SimRng, Streams};
@@ -107,6 +107,10 @@ pub struct Sim<'t> {
     revoked_count: usize,
     /// The number of promotions when each lease was granted.
     promotions_at_grant: BTreeMap<LeaseId, u64>,
+    /// Each lease's grant (current incarnation): its log index and first apply (true time).
+    grant_applied: BTreeMap<LeaseId, (u64, Instant)>,
+    /// How much later than the first apply each member applied a lease's grant (apply lag).
+    grant_lateness: BTreeMap<(usize, LeaseId), Duration>,
     /// Replica checks since the last full comparison.
     replica_checks: u64,
     /// Per member: the applied index at its last crash when checkpoints are not persisted (it
@@ -356,7 +360,9 @@ impl<'t> Sim<'t> {
             .map(|i| {
                 let ticks = streams.members.between(ELECTION_TICKS.0, ELECTION_TICKS.1 - 1) as usize;
                 let salt = streams.members.next_u64();
-                Member::new(i, options.members, ticks, lessor_config(options, &resolved, salt))
+                let mut member = Member::new(i, options.members, ticks, lessor_config(options, &resolved, salt));
+                member.apply_lag = Duration::from_ms(resolved.apply_lag_ms.get(i).copied().unwrap_or(0));
+                member
             })
             .collect();
         let client_config = ClientConfig {
@@ -364,6 +370,7 @@ impl<'t> Sim<'t> {
             leases_max: options.leases_per_client,
             ttl_min_s: options.ttl_min_s,
             ttl_max_s: options.ttl_max_s,
+            keepalive_at_grant: options.apply_lag_max > Duration::ZERO,
         };
         let clients = (0..options.clients)
             .map(|i| Client::new(i, client_config, streams.clients.index(options.members)))
@@ -396,6 +403,8 @@ impl<'t> Sim<'t> {
             revoke_index: BTreeMap::new(),
             revoked_count: 0,
             promotions_at_grant: BTreeMap::new(),
+            grant_applied: BTreeMap::new(),
+            grant_lateness: BTreeMap::new(),
             replica_checks: 0,
             forgotten_through: vec![None; options.members],
             stats,
@@ -552,6 +561,7 @@ impl<'t> Sim<'t> {
         match event {
             Event::Tick(m) => {
                 self.schedule_tick(m);
+                // Raft ticks in the Ready loop's goroutine: a stall of either kind stops them.
                 if self.stalled_until[m].is_none() {
                     let now = self.local(m);
                     self.members[m].tick(now, &mut out);
@@ -560,14 +570,20 @@ impl<'t> Sim<'t> {
             Event::Scan(m) => {
                 let at = self.member_clocks[m].true_after(self.now, EXPIRY_SCAN_PERIOD);
                 self.queue.push(at, Event::Scan(m));
+                let now = self.local(m);
                 if self.stalled_until[m].is_none() {
-                    let now = self.local(m);
                     self.members[m].scan(now, &mut out);
+                } else if self.resolved.disk_stalls {
+                    self.members[m].scan_stalled(now, &mut out);
                 }
             }
             Event::Deliver { from, to: Addr::Member(m), payload, sent } => {
                 if let Some(until) = self.stalled_until[m] {
-                    self.queue.push(until, Event::Deliver { from, to: Addr::Member(m), payload, sent });
+                    if self.resolved.disk_stalls && matches!(payload, Payload::Raft(_)) {
+                        self.members[m].step_stalled(payload);
+                    } else {
+                        self.queue.push(until, Event::Deliver { from, to: Addr::Member(m), payload, sent });
+                    }
                 } else {
                     let now = self.local(m);
                     self.members[m].receive(now, from, payload, &mut out);
@@ -744,9 +760,14 @@ impl<'t> Sim<'t> {
 
     fn end_stall(&mut self, m: usize, out: &mut Vec<Output>) {
         if self.stalled_until[m].take().is_some() {
-            // The stalled member resumes: its lessor scan runs at once, on a clock that jumped.
             let now = self.local(m);
-            self.members[m].scan(now, out);
+            if self.resolved.disk_stalls {
+                // The Ready loop resumes; the lessor's scan kept running during the stall.
+                self.members[m].resume(now, out);
+            } else {
+                // The frozen member resumes: its lessor scan runs at once, on a clock that jumped.
+                self.members[m].scan(now, out);
+            }
         }
     }
 
@@ -919,7 +940,14 @@ impl<'t> Sim<'t> {
         match output {
             Output::Send { from, to, payload } => self.send(from, to, payload),
             Output::AppliedGrant { index, id, ttl_s } => {
+                if let (Some(m), Some(&(first_index, first_at))) = (self.acting, self.grant_applied.get(&id))
+                    && first_index == index
+                    && now > first_at
+                {
+                    self.grant_lateness.insert((m, id), now.saturating_since(first_at));
+                }
                 if index > self.recorded_index {
+                    self.grant_applied.insert(id, (index, now));
                     self.recorded_index = index;
                     self.history.on_grant(now, id, ttl_s);
                     self.trace_lease(id, "grant", ttl_s);
@@ -950,14 +978,27 @@ impl<'t> Sim<'t> {
                     return verdict;
                 }
             }
-            Output::RenewOk { id, ttl_s } => {
+            Output::RenewOk { member, id, ttl_s, arrived, applied } => {
                 self.stats.keepalives += 1;
                 if self.promotions_at_grant.get(&id).is_some_and(|&p| p < self.stats.leader_changes) {
                     self.stats.keepalives_across_leader_change += 1;
                 }
                 let tolerance = self.drift_tolerance_of(id);
-                self.history.check_renew_not_expired(now, id, tolerance)?;
-                self.history.on_renew_ok(now, id, ttl_s)?;
+                // A leader that applied the grant late (an apply lag) started the lease's clock that
+                // much later than the history's deadline, which counts from the first apply.
+                let late = self.grant_lateness.get(&(member, id)).copied().unwrap_or(Duration::ZERO);
+                self.history.check_renew_not_expired(now, id, tolerance + late)?;
+                // A member that has not applied the lease's revoke served the renew from its state
+                // as of the keep-alive's arrival (its apply lags): the revoke must not have been
+                // applied anywhere before then. One that has applied it must not renew at all.
+                let applied_revoke = self.revoke_index.get(&id).is_some_and(|&i| applied >= i);
+                let since = if applied_revoke {
+                    now
+                } else {
+                    let arrived = self.member_clocks[member].true_time_of(arrived).min(now);
+                    Instant(arrived.as_ms().saturating_sub(tolerance.as_ms()))
+                };
+                self.history.on_renew_ok_since(now, since, id, ttl_s)?;
                 self.trace_lease(id, "renew", ttl_s);
             }
             Output::RenewNotFound { member, id, arrived } => {
@@ -994,14 +1035,21 @@ impl<'t> Sim<'t> {
                         + self.options.checkpoint_interval
                         + EXPIRY_SCAN_PERIOD
                         + PROMOTE_COMMIT_ALLOWANCE
+                        + self.options.apply_lag_max
                         + self.drift_tolerance_of(id);
-                    // `promote_extension_bounded` is measured, not enforced: without checkpoints
-                    // this is etcd's documented TTL reset (issue 9888); with them it still happens
-                    // when faults keep checkpoints from committing, and when a renew lands just
-                    // before a scheduled checkpoint (the scan then skips the lease, remaining TTL
-                    // not below TTL, and never reschedules it) — etcd's lessor does the same.
-                    if self.history.check_promote_extension(now, id, expiry, allowance).is_err() {
+                    // `promote_extension_bounded` is measured everywhere and enforced only where etcd
+                    // promises it: checkpointing on, no faults (leader churn allowed) and a lease
+                    // whose checkpoint chain is alive (a checkpoint applied since its last renew).
+                    // Without checkpoints every promote resets the lease (issue 9888, etcd's
+                    // default); faults keep checkpoints from committing; and a renew just before a
+                    // scheduled checkpoint makes the scan skip the lease (remaining TTL not below
+                    // TTL) and never reschedule it — etcd's lessor does the same.
+                    if let Err(v) = self.history.check_promote_extension(now, id, expiry, allowance) {
                         self.stats.ttl_resets_beyond_bound += 1;
+                        let chain_alive = self.history.fate(id).is_some_and(|f| f.checkpoint.is_some());
+                        if self.resolved.checkpointing && self.options.faults == FaultMode::None && chain_alive {
+                            return Err(v);
+                        }
                     }
                     self.history.on_promote(id, expiry);
                 }
@@ -1133,13 +1181,15 @@ impl<'t> Sim<'t> {
         }
     }
 
-    /// The stated convergence bound: one scan period, one retry interval, the commit allowance and
-    /// the clock-drift tolerance of the longest TTL.
+    /// The stated convergence bound: one scan period, one retry interval, the commit allowance (and
+    /// the apply lag: the leader's lessor learns of grants that late) and the clock-drift tolerance
+    /// of the longest TTL.
     pub fn revoke_bound(&self) -> Duration {
         let retry = LessorConfig::server_defaults().retry_interval;
         EXPIRY_SCAN_PERIOD
             + retry
             + COMMIT_ALLOWANCE
+            + self.options.apply_lag_max
             + drift_tolerance(Duration::from_secs_i64(self.options.ttl_max_s), self.options.drift_bound_ppm)
     }
 

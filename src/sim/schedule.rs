@@ -221,6 +221,7 @@ impl Schedule {
         s.member_clocks.truncate(members);
         s.tick_draws.truncate(members);
         s.election_draws.truncate(members);
+        s.resolved.apply_lag_ms.truncate(members);
         s.restrict();
         s
     }

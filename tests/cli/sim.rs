@@ -45,7 +45,12 @@ fn sim_writes_the_same_json_trace_twice() {
 
 #[test]
 fn bad_options_are_clear_errors_with_exit_2() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 13] = [
+        (&["sim", "--seed", "1", "--apply-lag-max", "abc"], "invalid value 'abc'"),
+        (&["sim", "--seed", "1", "--apply-lag-max", "2s"], "--apply-lag-max must be a multiple of 100ms from 0"),
+        (&["sim", "--seed", "1", "--apply-lag-max", "150ms"], "--apply-lag-max must be a multiple of 100ms"),
+        (&["sweep", "--seeds", "0..2", "--apply-lag-max=-1s"], "must be a non-negative number"),
+        (&["sim", "--seed", "1", "--disk-stalls", "sometimes"], "is not one of on, off, seed"),
         (&["sim", "--seed", "1", "--bug", "etcd-1"], "unknown bug"),
         (&["sim", "--seed", "1", "--members", "0"], "--members must be 1, 3 or 5"),
         (&["sim", "--seed", "1", "--members", "4"], "--members must be 1, 3 or 5"),
@@ -99,6 +104,25 @@ fn a_sweep_with_etcd_6570_fails_and_its_replay_command_reproduces_the_violation(
     let (replay_out, replay_err) = text(&replayed);
     assert_eq!(replayed.status.code(), Some(1), "{replay_out}{replay_err}");
     assert!(replay_out.contains(&format!("VIOLATION of {property}")), "expected {property} in:\n{replay_out}");
+}
+
+/// etcd-15247 under its zoo scenario (an apply lag, disk stalls, checkpointing off): a sweep
+/// finds it, and its printed replay command (which carries the new options) reproduces it.
+#[test]
+fn a_sweep_with_etcd_15247_and_disk_stalls_fails_and_its_replay_command_reproduces_it() {
+    let options = ["--apply-lag-max", "1s", "--disk-stalls", "on", "--checkpointing", "off", "--bug", "etcd-15247"];
+    let output =
+        leasesim(&[&["sweep", "--seeds", "0..8", "--duration", "40s", "--heal", "25s"], &options[..]].concat());
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    let replay = replay_command_in(&stdout);
+    assert!(replay.contains("--apply-lag-max 1000ms") && replay.contains("--disk-stalls on"), "{replay}");
+    let args: Vec<&str> = replay.split_whitespace().collect();
+    let replayed = leasesim(&args);
+    let (replay_out, replay_err) = text(&replayed);
+    assert_eq!(replayed.status.code(), Some(1), "{replay_out}{replay_err}");
+    assert!(replay_out.contains("VIOLATION of no_early_revoke"), "{replay_out}");
+    assert!(replay_out.contains("disk_stalls=true"), "the resolved options say so:\n{replay_out}");
 }
 
 #[test]

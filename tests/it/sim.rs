@@ -107,23 +107,97 @@ fn the_correct_lessor_passes_a_500_seed_swarm_sweep() {
 /// Sweeps `bug` and returns the first seed that broke the property the bug is known to break,
 /// after checking that replaying that seed reproduces the same violation and trace.
 fn sweep_finds_and_replays(bug: Bug) -> Report {
-    let options = SimOptions { bugs: leasesim::bugs::Bugs::only(bug), ..SimOptions::short() };
-    let seeds: Vec<u64> = (0..120).collect();
+    sweep_finds_and_replays_under(bug, &SimOptions::short(), 120)
+}
+
+/// As `sweep_finds_and_replays`, under `scenario` (its bugs replaced by `bug`), over `0..seeds`.
+fn sweep_finds_and_replays_under(bug: Bug, scenario: &SimOptions, seeds: u64) -> Report {
+    let options = SimOptions { bugs: leasesim::bugs::Bugs::only(bug), ..scenario.clone() };
+    let seeds: Vec<u64> = (0..seeds).collect();
     let result = sweep(&seeds, &options, jobs(), &|_| {});
     let found = result
         .failures
         .iter()
         .find(|r| r.violation.as_ref().is_some_and(|v| v.property == bug.breaks()))
         .unwrap_or_else(|| {
-            panic!("{bug}: no seed in 0..120 broke {}: {} failures", bug.breaks(), result.failures.len())
+            panic!("{bug}: no seed in {seeds:?} broke {}: {} failures", bug.breaks(), result.failures.len())
         });
     let replayed = run(found.seed, &options);
     assert_eq!(replayed.violation, found.violation, "{bug}: replay of seed {} differs", found.seed);
     assert_eq!(replayed.trace_hash, found.trace_hash);
     assert!(found.replay_command().contains(&format!("--seed {} ", found.seed)));
     assert!(found.replay_command().contains(&format!("--bug {bug}")));
+    assert!(found.replay_command().contains(&options.to_args(found.seed)), "{}", found.replay_command());
     found.clone()
 }
+
+/// etcd-13675 and etcd-15247's scenario (the zoo's): members apply up to 1 s late, stalls are disk
+/// stalls, checkpointing off (see `leasesim_models::zoo::expect::server_race_sim_options`).
+fn server_race_options() -> SimOptions {
+    SimOptions {
+        apply_lag_max: Duration::from_ms(1_000),
+        disk_stalls: Switch::On,
+        checkpointing: Switch::Off,
+        ..SimOptions::short()
+    }
+}
+
+#[test]
+fn with_an_apply_lag_a_sweep_finds_etcd_13675_and_its_seed_replays() {
+    let report = sweep_finds_and_replays_under(Bug::Etcd13675, &server_race_options(), 20);
+    let violation = report.violation.unwrap();
+    assert_eq!(violation.property, oracle::GRANTED_LEASE_RENEWABLE);
+    assert!(violation.detail.contains("answered TTL 0"), "{violation}");
+    assert!(report.resolved.apply_lag_ms.iter().any(|&lag| lag > 0), "{}", report.resolved);
+}
+
+#[test]
+fn with_disk_stalls_a_sweep_finds_etcd_15247_and_its_seed_replays() {
+    let report = sweep_finds_and_replays_under(Bug::Etcd15247, &server_race_options(), 40);
+    assert_eq!(report.violation.unwrap().property, oracle::NO_EARLY_REVOKE);
+    assert!(report.resolved.disk_stalls && report.stats.faults.get(FaultKind::Stall) > 0, "{}", report.resolved);
+}
+
+#[test]
+fn under_leader_churn_with_checkpoints_a_sweep_finds_etcd_13491_and_its_seed_replays() {
+    let report = sweep_finds_and_replays_under(Bug::Etcd13491, &churn_options(Switch::On), 20);
+    assert_eq!(report.violation.unwrap().property, oracle::PROMOTE_EXTENSION_BOUNDED);
+}
+
+#[test]
+fn the_correct_build_passes_the_server_race_scenario_and_uses_what_it_adds() {
+    let seeds: Vec<u64> = (0..150).collect();
+    let result = sweep(&seeds, &server_race_options(), jobs(), &|_| {});
+    let failures: Vec<String> = result.failures.iter().map(Report::failure_text).collect();
+    assert!(failures.is_empty(), "{} failing seeds; first:\n{}", failures.len(), failures[0]);
+    let t = &result.totals;
+    assert!(t.faults.get(FaultKind::Stall) > 20 && t.leases_expired > 0, "{}", t.lines());
+    // The apply lag is drawn per seed: some seeds have it, some members of them apply late.
+    let lagging = seeds.iter().filter(|&&s| run_resolved(s).apply_lag_ms.iter().any(|&l| l > 0)).count();
+    assert!((30..120).contains(&lagging), "{lagging} of 150 seeds have an apply lag");
+}
+
+fn run_resolved(seed: u64) -> leasesim::sim::Resolved {
+    let mut streams = Streams::new(seed);
+    leasesim::sim::Resolved::new(&server_race_options(), &mut streams.faults)
+}
+
+#[test]
+fn the_new_options_are_deterministic_and_their_absence_changes_nothing() {
+    let short = SimOptions { duration: Duration::from_secs(20), heal: Duration::from_secs(20), ..SimOptions::short() };
+    let new = SimOptions { apply_lag_max: Duration::from_ms(800), disk_stalls: Switch::Seed, ..short.clone() };
+    for seed in 0..4 {
+        let (a, b) = (run(seed, &new), run(seed, &new));
+        assert_eq!((a.trace_hash, &a.stats), (b.trace_hash, &b.stats), "seed {seed} ran differently twice");
+        assert_ne!(a.trace_hash, run(seed, &short).trace_hash, "seed {seed}: the new options changed nothing");
+    }
+    // Without them every run is what it was before they existed: trace hashes of these seeds as
+    // computed on the simulator before the apply lag and disk stalls were added (ab1abe3).
+    let hashes: Vec<u64> = (0..4).map(|seed| run(seed, &short).trace_hash).collect();
+    assert_eq!(hashes, BEFORE_APPLY_LAG, "{hashes:x?}");
+}
+
+const BEFORE_APPLY_LAG: [u64; 4] = [0x43f5572236a7a776, 0xfd37bd2f710a21ba, 0x4e405d39c5135031, 0x47b065fd69cec741];
 
 #[test]
 fn a_sweep_finds_etcd_6570_and_its_seed_replays() {

@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::hash::Hash;
 
-use leasesim::sim::minimize;
+use leasesim::sim::{SimOptions, minimize};
 use leasesim::trace::replay_trace;
 use leasesim::trace::strategy::{self, Judge, case_strategy, failed, run_case, trace_text};
 use proptest::test_runner::TestError;
@@ -247,8 +247,28 @@ fn sim_cell(row: Row, budget: &Budget) -> Outcome {
                 }
                 Err(error) => outcome.detail.push_str(&format!("; minimization failed: {error}")),
             }
+            if let Some(control) = expect::sim_control(row) {
+                sim_control_cell(&control, seed, &mut outcome);
+            }
             return outcome;
         }
     }
     Outcome { effort: budget.sim_seeds, ..Outcome::default() }
+}
+
+/// The correct build under a bug row's own simulation options, on the seeds up to and including
+/// the one that found the bug: a violation there is the scenario's, not the bug's, and is reported
+/// in the row's cell as a false alarm.
+fn sim_control_cell(control: &SimOptions, last_seed: u64, outcome: &mut Outcome) {
+    let false_alarms: Vec<String> = (0..=last_seed)
+        .filter_map(|seed| {
+            let violation = leasesim::sim::run(seed, control).violation?;
+            Some(format!("{} (the correct build, seed {seed}, under this row's options)", violation.property))
+        })
+        .collect();
+    outcome.detail.push_str(&format!(
+        "; the correct build on seeds 0..={last_seed} under the same options: {}",
+        if false_alarms.is_empty() { "clean".to_owned() } else { format!("{} failing", false_alarms.len()) }
+    ));
+    outcome.violations.extend(false_alarms);
 }
