@@ -196,6 +196,10 @@ fn minimize(command: &SimCommand, options: &SimOptions) -> ExitCode {
     if let Some(trace) = &m.replay_trace {
         files.push((path("trace"), trace.clone()));
     }
+    match leasesim::show::render(&m.jsonl, &leasesim::show::Request::default()) {
+        Ok(picture) => files.push((path("svg"), picture.svg)),
+        Err(e) => eprintln!("warning: the minimized run's trace cannot be drawn: {e}"),
+    }
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("error: cannot create {}: {e}", dir.display());
         return ExitCode::from(2);
@@ -216,6 +220,9 @@ fn minimize(command: &SimCommand, options: &SimOptions) -> ExitCode {
     let bug_args: String = bugs.iter().map(|b| format!(" --bug {b}")).collect();
     println!("event trace of the minimized run: {}", path("jsonl").display());
     println!("its schedule:                     {}", path("schedule").display());
+    if files.iter().any(|(file, _)| *file == path("svg")) {
+        println!("its sequence diagram:             {}", path("svg").display());
+    }
     match &m.replay_trace {
         Some(_) => {
             println!("replay the lessor-level counterexample: leasesim replay {}{bug_args}", path("trace").display())

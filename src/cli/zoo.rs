@@ -2,7 +2,8 @@
 //! [--readme FILE]`:
 //! the bug-detection matrix. Every bug switch (and the correct build) through every engine under
 //! one budget; prints the matrix, writes `DIR/zoo.md`, `DIR/zoo.json` and each minimized
-//! counterexample (`DIR/cex/<row>-<engine>.trace`), and with `--readme` rewrites the README's
+//! counterexample (`DIR/cex/<row>-<engine>.trace`; for the simulator the minimized run's event trace
+//! `.jsonl` and its sequence diagram `.svg`), and with `--readme` rewrites the README's
 //! generated block. Exit 0 when every cell is as expected, 1 otherwise, 2 on bad input.
 //!
 //! Owns the terminal (a progress bar), files, threads and wall-clock timing; the cells are
@@ -90,6 +91,16 @@ pub fn run(args: &ZooArgs) -> ExitCode {
         {
             let file = args.out.join("cex").join(format!("{}-{}.trace", cell.row, cell.engine));
             written.push(write(&file, text));
+        }
+        if let Ok(outcome) = &cell.outcome
+            && let Some(jsonl) = &outcome.event_trace
+        {
+            let file = args.out.join("cex").join(format!("{}-{}", cell.row, cell.engine));
+            written.push(write(&file.with_extension("jsonl"), jsonl));
+            written.push(match leasesim::show::render(jsonl, &leasesim::show::Request::default()) {
+                Ok(picture) => write(&file.with_extension("svg"), &picture.svg),
+                Err(e) => Err(format!("cannot draw {}: {e}", file.with_extension("jsonl").display())),
+            });
         }
     }
     if let Some((path, text)) = readme {

@@ -67,6 +67,18 @@ fn row_is_as_expected(row: Row) {
                     let (before, after) = (cell["cex_before"].as_u64().unwrap(), cell["cex_after"].as_u64().unwrap());
                     assert!(1 <= after && after <= before, "{row} × {engine}: {before} → {after}");
                 }
+                if engine == Engine::Sim {
+                    // The minimized run's event trace and its picture, written beside the matrix.
+                    let stem = dir.join(format!("out/cex/{}-sim", row.name()));
+                    let jsonl = std::fs::read_to_string(stem.with_extension("jsonl")).expect("the event trace");
+                    assert!(jsonl.lines().count() > 1, "{row}: an empty event trace");
+                    let svg = std::fs::read_to_string(stem.with_extension("svg")).expect("the sequence diagram");
+                    assert!(
+                        svg.contains("<svg") && svg.contains("<line") && svg.trim_end().ends_with("</svg>"),
+                        "{row}: not a picture"
+                    );
+                    assert!(svg.contains(row.property().unwrap()), "{row}: the violation is not marked in the picture");
+                }
                 if matches!(engine, Engine::Proptest | Engine::LessorModel) {
                     assert_eq!(cell["replays"], true, "{row} × {engine}: the counterexample replays");
                     let file = dir.join(format!("out/cex/{}-{}.trace", row.name(), engine.name()));

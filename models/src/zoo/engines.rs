@@ -45,6 +45,8 @@ pub struct Outcome {
     /// The minimized counterexample as a file: a `leasesim replay` trace (proptest, lessor model)
     /// or the action list (cluster model).
     pub counterexample: Option<String>,
+    /// The minimized run's JSON-lines event trace (simulation), which `leasesim show` draws.
+    pub event_trace: Option<String>,
     /// Violations seen but not counted, with why (etcd's own design).
     pub ignored: Vec<String>,
 }
@@ -122,7 +124,7 @@ fn proptest_cell(row: Row, budget: &Budget) -> Result<Outcome, String> {
         replays: Some(replays),
         detail: format!("case {case}: {}", shrunk.what),
         counterexample: Some(format!("# {row}: proptest's shrunk counterexample ({})\n{text}\n", shrunk.what)),
-        ignored: Vec::new(),
+        ..Outcome::default()
     })
 }
 
@@ -241,6 +243,7 @@ fn sim_cell(row: Row, budget: &Budget) -> Outcome {
                         outcome.detail.push_str(&format!("; minimized: a replay trace of {commands} commands"));
                     }
                     outcome.counterexample = minimized.replay_trace;
+                    outcome.event_trace = Some(minimized.jsonl);
                 }
                 Ok(minimized) => {
                     outcome.detail.push_str(&format!("; minimization drifted to {}", minimized.property));
