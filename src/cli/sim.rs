@@ -196,10 +196,16 @@ fn minimize(command: &SimCommand, options: &SimOptions) -> ExitCode {
     if let Some(trace) = &m.replay_trace {
         files.push((path("trace"), trace.clone()));
     }
-    match leasesim::show::render(&m.jsonl, &leasesim::show::Request::default()) {
-        Ok(picture) => files.push((path("svg"), picture.svg)),
-        Err(e) => eprintln!("warning: the minimized run's trace cannot be drawn: {e}"),
-    }
+    let drawn = match leasesim::show::render(&m.jsonl, &leasesim::show::Request::default()) {
+        Ok(picture) => {
+            files.push((path("svg"), picture.svg));
+            true
+        }
+        Err(e) => {
+            eprintln!("warning: the minimized run's trace cannot be drawn: {e}");
+            false
+        }
+    };
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("error: cannot create {}: {e}", dir.display());
         return ExitCode::from(2);
@@ -220,7 +226,7 @@ fn minimize(command: &SimCommand, options: &SimOptions) -> ExitCode {
     let bug_args: String = bugs.iter().map(|b| format!(" --bug {b}")).collect();
     println!("event trace of the minimized run: {}", path("jsonl").display());
     println!("its schedule:                     {}", path("schedule").display());
-    if files.iter().any(|(file, _)| *file == path("svg")) {
+    if drawn {
         println!("its sequence diagram:             {}", path("svg").display());
     }
     match &m.replay_trace {
