@@ -6,11 +6,14 @@
 //! a delete of nothing consume no revision. The store is what etcd persists: it survives a crash
 //! as is. It keeps only the latest version of each key (no history, no compaction, no watches).
 
-use std::collections::BTreeMap;
-
 use crate::digest::Digest;
 use crate::expiry::ExpiryQueue;
 use crate::lease::{LeaseError, LeaseId, Lessor, NO_LEASE};
+use crate::small_map::{INLINE_MAX, SmallMap};
+
+/// A key (and a value): a string kept inline up to 24 bytes, so the short keys of a model or a
+/// simulation are cloned without an allocation. Hashes, orders and compares as its `str`.
+pub type Key = compact_str::CompactString;
 
 /// A store revision.
 pub type Revision = i64;
@@ -18,7 +21,7 @@ pub type Revision = i64;
 /// The latest version of one key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyValue {
-    pub value: String,
+    pub value: Key,
     pub lease: LeaseId,
     pub create_revision: Revision,
     pub mod_revision: Revision,
@@ -28,7 +31,7 @@ pub struct KeyValue {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Kv {
     revision: Revision,
-    keys: BTreeMap<String, KeyValue>,
+    keys: SmallMap<Key, KeyValue, INLINE_MAX>,
     /// Every `(key, version)` as a digest, kept up to date by every put and delete.
     digest: Digest,
 }
@@ -41,7 +44,7 @@ impl Default for Kv {
 
 impl Kv {
     pub fn new() -> Kv {
-        Kv { revision: 1, keys: BTreeMap::new(), digest: Digest::EMPTY }
+        Kv { revision: 1, keys: SmallMap::new(), digest: Digest::EMPTY }
     }
 
     /// The current revision.
@@ -65,7 +68,7 @@ impl Kv {
     }
 
     /// Every key in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &KeyValue)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &KeyValue)> {
         self.keys.iter()
     }
 
@@ -78,9 +81,9 @@ impl Kv {
 
     /// Of the keys starting with `prefix`, the one created first (smallest create revision), as
     /// etcd's `Get(prefix, WithFirstCreate())` answers: the owner in etcd's lock recipe.
-    pub fn first_created(&self, prefix: &str) -> Option<(&String, &KeyValue)> {
+    pub fn first_created(&self, prefix: &str) -> Option<(&Key, &KeyValue)> {
         self.keys
-            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .range_from(prefix)
             .take_while(|(key, _)| key.starts_with(prefix))
             .min_by_key(|(_, kv)| kv.create_revision)
     }
@@ -112,9 +115,9 @@ impl Kv {
                 lessor.attach(lease, key).expect("attach to a lease checked to exist just above");
             }
         }
-        let new = KeyValue { value: value.to_owned(), lease, create_revision, mod_revision: revision, version };
+        let new = KeyValue { value: Key::from(value), lease, create_revision, mod_revision: revision, version };
         self.digest.add((key, &new));
-        if let Some(old) = self.keys.insert(key.to_owned(), new) {
+        if let Some(old) = self.keys.insert(Key::from(key), new) {
             self.digest.remove((key, &old));
         }
         self.revision = revision;

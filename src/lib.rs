@@ -25,5 +25,6 @@ pub mod lease;
 pub mod oracle;
 pub mod show;
 pub mod sim;
+pub mod small_map;
 pub mod time;
 pub mod trace;

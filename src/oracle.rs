@@ -8,13 +8,13 @@
 
 pub mod reference;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::digest::Digest;
 use crate::expiry::ExpiryQueue;
-use crate::kv::{Kv, Revision};
+use crate::kv::{Key, Kv, Revision};
 use crate::lease::{LeaseId, Lessor, NO_LEASE, RevokeTicket};
+use crate::small_map::{INLINE_MAX, SmallMap};
 use crate::time::{Duration, Instant};
 
 pub const NO_KEY_OUTLIVES_ITS_LEASE: &str = "no_key_outlives_its_lease";
@@ -187,7 +187,7 @@ pub fn check_keepalive_alive<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv, id: Le
         ));
     };
     // The renewed lease and its own keys (the rest of the state is the state checks' business).
-    check_attachments_of(lessor, kv, lease.keys.iter().map(String::as_str), [id])
+    check_attachments_of(lessor, kv, lease.keys.iter().map(Key::as_str), [id])
         .map_err(|v| Violation::new(KEEPALIVE_IMPLIES_ALIVE, v.detail))
 }
 
@@ -213,7 +213,7 @@ pub fn check_ttl_bounded(id: LeaseId, ttl_s: i64, granted_ttl_s: i64, leader_cha
 /// queues differ legitimately between a primary and the rest).
 #[derive(Debug, PartialEq, Eq)]
 struct ReplicatedState<'a> {
-    leases: Vec<(LeaseId, i64, i64, Vec<&'a String>)>,
+    leases: Vec<(LeaseId, i64, i64, Vec<&'a Key>)>,
     kv: &'a Kv,
 }
 
@@ -352,7 +352,7 @@ pub const STALE_CHECKPOINT_RACE: &str = "a leader change promoted it from a chec
 /// The recorded history that the history properties are judged against.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct History {
-    leases: BTreeMap<LeaseId, LeaseFate>,
+    leases: SmallMap<LeaseId, LeaseFate, INLINE_MAX>,
 }
 
 impl History {

@@ -2,8 +2,6 @@
 //! time-to-live, checkpoint, promote (with pile-up spreading), demote, recover, and the two 500 ms
 //! scans (expired leases, due checkpoints). Renew and revoke live in `renew.rs` and `revoke.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::config::{LessorConfig, MAX_LEASE_TTL_S};
 use super::persist::{LeaseRecord, LeaseRecords};
 use super::{LeaseError, LeaseId, NO_LEASE};
@@ -11,6 +9,8 @@ use crate::bugs::Bug;
 use crate::digest::Digest;
 use crate::expiry::radix_sort::stable_sort_by_high_bits;
 use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue};
+use crate::kv::Key;
+use crate::small_map::{INLINE_MAX, SmallMap, SmallSet};
 use crate::time::{Duration, Instant};
 
 /// One lease.
@@ -24,12 +24,18 @@ pub struct Lease {
     /// When it expires, or `Instant::FOREVER` on a non-primary lessor.
     pub expiry: Instant,
     /// Attached keys.
-    pub keys: BTreeSet<String>,
+    pub keys: SmallSet<Key, KEYS_INLINE_MAX>,
     /// Where the expiry index keeps this lease's entry (a hint it checks; see `ExpiryHandle`), so a
     /// renew need not look the ID up twice. Not part of the lease's value: equality, hashing and
     /// `Debug` ignore it.
     pub(super) expiry_handle: ExpiryHandle,
 }
+
+/// How many attached keys a lease keeps inline (more move to a tree; see `small_map`).
+pub const KEYS_INLINE_MAX: usize = 2;
+
+/// The checkpoint schedule: `(when, id)` → how many times it is scheduled.
+type CheckpointSchedule = SmallMap<(Instant, LeaseId), u32, INLINE_MAX>;
 
 impl PartialEq for Lease {
     fn eq(&self, other: &Lease) -> bool {
@@ -91,13 +97,13 @@ pub struct TimeToLive {
 pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     pub(super) config: LessorConfig,
     pub(super) primary: bool,
-    pub(super) leases: BTreeMap<LeaseId, Lease>,
+    pub(super) leases: SmallMap<LeaseId, Lease, INLINE_MAX>,
     /// The reverse index: key → the lease it is attached to (etcd's `itemMap`).
-    pub(super) item_map: BTreeMap<String, LeaseId>,
+    pub(super) item_map: SmallMap<Key, LeaseId, INLINE_MAX>,
     pub(super) expiry_queue: Q,
     /// The checkpoint schedule as a multiset of `(when, id)` → count (etcd's checkpoint heap, which
     /// may hold one lease more than once).
-    pub(super) checkpoint_schedule: BTreeMap<(Instant, LeaseId), u32>,
+    pub(super) checkpoint_schedule: CheckpointSchedule,
     /// The lease bucket on disk.
     pub(super) records: LeaseRecords,
     /// The replicated state as digests, kept up to date by every change of a lease's ID, TTL,
@@ -158,10 +164,10 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         Lessor {
             config,
             primary: false,
-            leases: BTreeMap::new(),
-            item_map: BTreeMap::new(),
+            leases: SmallMap::new(),
+            item_map: SmallMap::new(),
             expiry_queue: Q::default(),
-            checkpoint_schedule: BTreeMap::new(),
+            checkpoint_schedule: SmallMap::new(),
             records: LeaseRecords::default(),
             digest: LessorDigest::default(),
         }
@@ -181,7 +187,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
                     ttl_s,
                     remaining_ttl_s: record.remaining_ttl_s,
                     expiry: Instant::FOREVER,
-                    keys: BTreeSet::new(),
+                    keys: SmallSet::new(),
                     expiry_handle: ExpiryHandle::NONE,
                 },
             );
@@ -232,7 +238,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             ttl_s: ttl_s.max(self.config.min_ttl_s),
             remaining_ttl_s: 0,
             expiry: Instant::FOREVER,
-            keys: BTreeSet::new(),
+            keys: SmallSet::new(),
             expiry_handle: ExpiryHandle::NONE,
         };
         if self.primary {
@@ -248,16 +254,16 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             // deadline the entry is never popped, so the queue grows without bound.
             lease.expiry_handle = self.expiry_queue.upsert_handle(id, lease.expiry);
         }
-        Ok(self.leases.entry(id).or_insert(lease))
+        Ok(self.leases.get_or_insert_with(id, || lease))
     }
 
     /// Attach(id, key): the lease must exist.
     pub fn attach(&mut self, id: LeaseId, key: &str) -> Result<(), LeaseError> {
         let lease = self.leases.get_mut(&id).ok_or(LeaseError::LeaseNotFound)?;
-        if lease.keys.insert(key.to_owned()) {
+        if lease.keys.insert(Key::from(key)) {
             self.digest.leases.add(attachment_item(id, key));
         }
-        self.item_map.insert(key.to_owned(), id);
+        self.item_map.insert(Key::from(key), id);
         Ok(())
     }
 
@@ -307,7 +313,12 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         }
         // Truncation toward zero, as Go's int64(d.Seconds()).
         let ttl_s = lease.expiry.signed_ms_since(now) / 1000;
-        Ok(Some(TimeToLive { id, ttl_s, granted_ttl_s: lease.ttl_s, keys: lease.keys.iter().cloned().collect() }))
+        Ok(Some(TimeToLive {
+            id,
+            ttl_s,
+            granted_ttl_s: lease.ttl_s,
+            keys: lease.keys.iter().map(Key::to_string).collect(),
+        }))
     }
 
     /// Checkpoint(id, remaining): always succeeds, unknown leases included. Sets the remaining TTL,
@@ -412,15 +423,14 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             return due;
         }
         while due.len() < limit {
-            let Some(mut entry) = self.checkpoint_schedule.first_entry() else { break };
-            let (when, id) = *entry.key();
+            let Some((&(when, id), count)) = self.checkpoint_schedule.first_mut() else { break };
             if when > now {
                 break;
             }
-            if *entry.get() > 1 {
-                *entry.get_mut() -= 1;
+            if *count > 1 {
+                *count -= 1;
             } else {
-                entry.remove();
+                self.checkpoint_schedule.remove(&(when, id));
             }
             let Some(lease) = self.leases.get(&id) else { continue };
             if lease.is_expired(now) {
@@ -478,7 +488,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
 /// promote can walk the leases without looking each one up.
 fn refresh_and_schedule(
     config: &LessorConfig,
-    checkpoint_schedule: &mut BTreeMap<(Instant, LeaseId), u32>,
+    checkpoint_schedule: &mut CheckpointSchedule,
     now: Instant,
     lease: &mut Lease,
     extend: Duration,
@@ -562,7 +572,7 @@ fn positions_by_expiry(leases: &[(LeaseId, Instant)]) -> Vec<(Instant, usize)> {
 
 fn schedule_checkpoint_if_needed(
     config: &LessorConfig,
-    checkpoint_schedule: &mut BTreeMap<(Instant, LeaseId), u32>,
+    checkpoint_schedule: &mut CheckpointSchedule,
     now: Instant,
     lease: &Lease,
 ) {
@@ -571,6 +581,6 @@ fn schedule_checkpoint_if_needed(
     }
     let interval = config.checkpoint_interval;
     if lease.remaining_or_ttl_s() * 1000 > interval.as_ms() as i64 {
-        *checkpoint_schedule.entry((now + interval, lease.id)).or_insert(0) += 1;
+        *checkpoint_schedule.get_or_insert_with((now + interval, lease.id), || 0) += 1;
     }
 }

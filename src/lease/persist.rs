@@ -4,9 +4,8 @@
 //! round-trip through the encoding (etcd issue 12535). This is a value, not a file: the simulator
 //! keeps it across a crash and hands it to `Lessor::recover`.
 
-use std::collections::BTreeMap;
-
 use super::LeaseId;
+use crate::small_map::{INLINE_MAX, SmallMap};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LeaseRecord {
@@ -18,7 +17,7 @@ pub struct LeaseRecord {
 /// The lease bucket: records by their encoded key.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LeaseRecords {
-    bucket: BTreeMap<[u8; 8], LeaseRecord>,
+    bucket: SmallMap<[u8; 8], LeaseRecord, INLINE_MAX>,
 }
 
 impl LeaseRecords {

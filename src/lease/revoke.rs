@@ -9,7 +9,7 @@
 use super::{LeaseError, LeaseId, Lessor};
 use crate::bugs::Bug;
 use crate::expiry::ExpiryQueue;
-use crate::kv::{Kv, Revision};
+use crate::kv::{Key, Kv, Revision};
 
 /// Where a revoke stands.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,7 +19,7 @@ pub enum RevokePhase {
     /// Next, remove the lease from the map and disk.
     RemoveLease,
     /// etcd-6098: next, delete these keys one at a time (each its own revision), in map order.
-    DeleteKeysOneByOne(Vec<String>),
+    DeleteKeysOneByOne(Vec<Key>),
     Done,
 }
 
@@ -42,7 +42,7 @@ impl RevokeTicket {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RevokeStep {
     /// Deleted these keys at this revision (`None`: there were no keys, no revision bump).
-    DeletedKeys { keys: Vec<String>, revision: Option<Revision> },
+    DeletedKeys { keys: Vec<Key>, revision: Option<Revision> },
     /// Removed the lease from the map and from disk.
     RemovedLease,
     /// Nothing left to do.
@@ -72,7 +72,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         match std::mem::replace(&mut ticket.phase, RevokePhase::Done) {
             RevokePhase::DeleteKeys => {
                 // A concurrent revoke may have removed the lease already: then there is nothing.
-                let keys: Vec<String> =
+                let keys: Vec<Key> =
                     self.leases.get(&ticket.id).map(|l| l.keys.iter().cloned().collect()).unwrap_or_default();
                 let revision = kv.delete_keys_at_one_revision(self, &keys);
                 ticket.revisions.extend(revision);
@@ -82,7 +82,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             RevokePhase::RemoveLease => {
                 let removed = self.remove_lease(ticket.id);
                 if buggy {
-                    let mut keys: Vec<String> = removed.map(|l| l.keys.into_iter().collect()).unwrap_or_default();
+                    let mut keys: Vec<Key> = removed.map(|l| l.keys.into_iter().collect()).unwrap_or_default();
                     let salt = self.config.map_order_salt;
                     keys.sort_by_key(|k| map_order(salt, k));
                     if !keys.is_empty() {

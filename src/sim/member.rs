@@ -22,7 +22,7 @@ use raft::{Config, RawNode, ReadOnlyOption, StateRole};
 use super::network::Addr;
 use super::proto::{Op, Payload, Proposal, Reply, Request};
 use crate::bugs::Bug;
-use crate::kv::Kv;
+use crate::kv::{Key, Kv};
 use crate::lease::{
     LeaseError, LeaseId, Lessor, LessorConfig, MAX_CHECKPOINT_BATCH, RenewBegin, RenewTicket, RevokeStep,
 };
@@ -930,7 +930,7 @@ impl Member {
     fn lock_state(&self, prefix: &str, key: &str) -> Reply {
         Reply::LockState {
             mine: self.kv.get(key).map(|e| e.create_revision),
-            owner: self.kv.first_created(prefix).map(|(k, e)| (k.clone(), e.create_revision)),
+            owner: self.kv.first_created(prefix).map(|(k, e)| (k.to_string(), e.create_revision)),
         }
     }
 
@@ -943,7 +943,7 @@ impl Member {
 
     fn apply_revoke(&mut self, index: u64, id: LeaseId, by_expiry: bool, out: &mut Vec<Output>) -> Reply {
         if let Some(lease) = self.lessor.lookup(id) {
-            self.touched.keys.extend(lease.keys.iter().cloned());
+            self.touched.keys.extend(lease.keys.iter().map(Key::to_string));
             self.touched.leases.push(id);
         }
         let mut ticket = match self.lessor.revoke_begin(id) {

@@ -3,8 +3,6 @@
 //! time with their revokes (and checkpoints) applied at once. Every command answers one reply
 //! line; after every command the oracle checks the state and the history.
 
-use std::collections::BTreeMap;
-
 use super::parse::{Command, ParseError, TraceConfig, parse_trace};
 use crate::bugs::Bugs;
 use crate::expiry::{DefaultExpiryQueue, ExpiryQueue};
@@ -14,6 +12,7 @@ use crate::lease::{
     RevokeStep, RevokeTicket,
 };
 use crate::oracle::{self, History, Verdict, Violation};
+use crate::small_map::{INLINE_MAX, SmallMap};
 use crate::time::{Duration, Instant};
 
 /// A single member, driven by trace commands. `Eq + Hash` so a model checker can use it as state.
@@ -25,8 +24,8 @@ pub struct Replayer<Q: ExpiryQueue = DefaultExpiryQueue> {
     kv: Kv,
     now: Instant,
     history: History,
-    renews: BTreeMap<LeaseId, RenewTicket>,
-    revokes: BTreeMap<LeaseId, RevokeTicket>,
+    renews: SmallMap<LeaseId, RenewTicket, INLINE_MAX>,
+    revokes: SmallMap<LeaseId, RevokeTicket, INLINE_MAX>,
     revokes_to_lose: u32,
     next_server_id: LeaseId,
     /// etcd 3.4 only (`LessorConfig::etcd_version`): the replicated writes applied since the last one
@@ -101,8 +100,8 @@ impl<Q: ExpiryQueue> Replayer<Q> {
             kv: Kv::new(),
             now: Instant::EPOCH,
             history: History::new(),
-            renews: BTreeMap::new(),
-            revokes: BTreeMap::new(),
+            renews: SmallMap::new(),
+            revokes: SmallMap::new(),
             revokes_to_lose: 0,
             next_server_id: 1,
             unpersisted: Vec::new(),
@@ -125,11 +124,11 @@ impl<Q: ExpiryQueue> Replayer<Q> {
         &self.config
     }
     /// Renews between `renew-begin` and `renew-end`, by lease ID.
-    pub fn renews_in_flight(&self) -> &BTreeMap<LeaseId, RenewTicket> {
+    pub fn renews_in_flight(&self) -> &SmallMap<LeaseId, RenewTicket, INLINE_MAX> {
         &self.renews
     }
     /// Revokes between `revoke-begin` and their last `revoke-step`, by lease ID.
-    pub fn revokes_in_flight(&self) -> &BTreeMap<LeaseId, RevokeTicket> {
+    pub fn revokes_in_flight(&self) -> &SmallMap<LeaseId, RevokeTicket, INLINE_MAX> {
         &self.revokes
     }
     /// Revokes the expiry scan will still drop (`lose-revokes`).
