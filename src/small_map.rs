@@ -16,9 +16,11 @@ use std::hash::{Hash, Hasher};
 
 use smallvec::SmallVec;
 
-/// How many entries the core's collections keep inline: a model checker's bounds (a few lease
-/// IDs, keys, scheduled checkpoints, renews and revokes in flight).
-pub const INLINE_MAX: usize = 4;
+/// How many entries the core's collections keep inline: the lessor model's default bounds (two
+/// lease IDs, two keys; so also two records, history entries, renews or revokes in flight). More
+/// is correct, only slower: the collection moves to a tree. Every inline slot is copied with each
+/// model state, so this is kept as small as the bounds allow.
+pub const INLINE_MAX: usize = 2;
 
 /// An ordered map, inline up to `N` entries.
 #[derive(Clone)]

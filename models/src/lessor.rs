@@ -155,8 +155,9 @@ const SEEN_PROMOTE: u8 = 4;
 /// A state of the lessor model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LessorState {
-    /// The member: lessor, KV, time, history, in-flight steps.
-    pub member: Replayer<SmallQueue>,
+    /// The member: lessor, KV, time, history, in-flight steps. Boxed: the checker moves states
+    /// between its queues several times, and a pointer moves cheaper than the member's ~1 KB.
+    pub member: Box<Replayer<SmallQueue>>,
     seen: u8,
     violation: Option<Violation>,
 }
@@ -228,7 +229,7 @@ impl Model for LessorModel {
     type Action = LessorAction;
 
     fn init_states(&self) -> Vec<LessorState> {
-        vec![LessorState { member: Replayer::with_queue(self.config.clone()), seen: 0, violation: None }]
+        vec![LessorState { member: Box::new(Replayer::with_queue(self.config.clone())), seen: 0, violation: None }]
     }
 
     fn actions(&self, state: &LessorState, actions: &mut Vec<LessorAction>) {

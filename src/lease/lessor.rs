@@ -32,10 +32,11 @@ pub struct Lease {
 }
 
 /// How many attached keys a lease keeps inline (more move to a tree; see `small_map`).
-pub const KEYS_INLINE_MAX: usize = 2;
+pub const KEYS_INLINE_MAX: usize = 1;
 
-/// The checkpoint schedule: `(when, id)` → how many times it is scheduled.
-type CheckpointSchedule = SmallMap<(Instant, LeaseId), u32, INLINE_MAX>;
+/// The checkpoint schedule: `(when, id)` → how many times it is scheduled. A lease may be in it
+/// at more than one time, so it keeps twice the inline entries of the lease map.
+type CheckpointSchedule = SmallMap<(Instant, LeaseId), u32, { 2 * INLINE_MAX }>;
 
 impl PartialEq for Lease {
     fn eq(&self, other: &Lease) -> bool {
@@ -92,8 +93,10 @@ pub struct TimeToLive {
     pub keys: Vec<String>,
 }
 
-/// etcd's lessor. `Q` is the expiry index (see `expiry`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// etcd's lessor. `Q` is the expiry index (see `expiry`). Equality compares everything; the hash
+/// leaves out the configuration (fixed for a lessor's life) and what is a function of the leases
+/// (the key index, the digests).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     pub(super) config: LessorConfig,
     pub(super) primary: bool,
@@ -109,6 +112,14 @@ pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     /// The replicated state as digests, kept up to date by every change of a lease's ID, TTL,
     /// remaining TTL or keys (what `oracle::check_replicas_agree*` compare first).
     pub(super) digest: LessorDigest,
+}
+
+impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Lessor<Q> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Lessor { config: _, primary, leases, item_map: _, expiry_queue, checkpoint_schedule, records, digest: _ } =
+            self;
+        (primary, leases, expiry_queue, checkpoint_schedule, records).hash(state);
+    }
 }
 
 /// The replicated part of a lessor as order-independent digests (see [`crate::digest`]): its

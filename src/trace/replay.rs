@@ -17,7 +17,8 @@ use crate::time::{Duration, Instant};
 
 /// A single member, driven by trace commands. `Eq + Hash` so a model checker can use it as state.
 /// `Q` is the lessor's expiry index (a model checker picks one that is cheap to clone and hash).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Equality compares everything; the hash leaves out the configuration (one per model run).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Replayer<Q: ExpiryQueue = DefaultExpiryQueue> {
     config: TraceConfig,
     lessor: Lessor<Q>,
@@ -32,6 +33,24 @@ pub struct Replayer<Q: ExpiryQueue = DefaultExpiryQueue> {
     /// that changed the KV. 3.4 persists its consistent index only with KV changes, so a restart
     /// applies these again. Always empty for 3.5 and later.
     unpersisted: Vec<LoggedWrite>,
+}
+
+impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Replayer<Q> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Replayer {
+            config: _,
+            lessor,
+            kv,
+            now,
+            history,
+            renews,
+            revokes,
+            revokes_to_lose,
+            next_server_id,
+            unpersisted,
+        } = self;
+        (lessor, kv, now, history, renews, revokes, revokes_to_lose, next_server_id, unpersisted).hash(state);
+    }
 }
 
 /// A replicated write, as a restart of etcd 3.4 applies it again.
