@@ -28,11 +28,28 @@ pub struct SmallMap<K, V, const N: usize> {
     repr: Repr<K, V, N>,
 }
 
-#[derive(Clone)]
 enum Repr<K, V, const N: usize> {
     /// At most `N` entries, sorted by key, no duplicates.
     Inline(SmallVec<[(K, V); N]>),
     Spilled(BTreeMap<K, V>),
+}
+
+impl<K: Clone, V: Clone, const N: usize> Clone for Repr<K, V, N> {
+    fn clone(&self) -> Self {
+        match self {
+            Repr::Inline(entries) => {
+                // Entry by entry: `SmallVec`'s own clone goes through its general `extend`, which
+                // costs more than the handful of entries it copies (this is the model checker's
+                // inner loop).
+                let mut copy = SmallVec::new();
+                for entry in entries {
+                    copy.push(entry.clone());
+                }
+                Repr::Inline(copy)
+            }
+            Repr::Spilled(map) => Repr::Spilled(map.clone()),
+        }
+    }
 }
 
 impl<K, V, const N: usize> Default for SmallMap<K, V, N> {
