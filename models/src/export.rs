@@ -16,8 +16,8 @@ pub fn replay_trace(model: &LessorModel, path: &Path<LessorState, LessorAction>,
         "# {title}\n# found by `leasesim check lessor`; reproduce with: leasesim replay{bug_args} FILE\n{}\n",
         model.config.to_line()
     );
-    for command in path.clone().into_actions() {
-        text.push_str(&command.to_string());
+    for action in path.clone().into_actions() {
+        text.push_str(&model.command(action).to_string());
         text.push('\n');
     }
     text

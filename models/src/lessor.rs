@@ -70,9 +70,11 @@ pub struct LessorModel {
     commands: Arc<CommandTable>,
 }
 
-/// A lessor-model action: a trace command, shared with the model's table of every command it can
-/// offer, so offering one allocates nothing (a `put` or `delete` owns its key as a `String`).
-pub type LessorAction = Arc<Command>;
+/// A lessor-model action: the position of its command in the model's table of every command the
+/// bounds allow (see [`LessorModel::command`]). A plain copy: offering or dropping one touches no
+/// reference count that the checker's threads would share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LessorAction(u16);
 
 /// The commands of one lease ID.
 #[derive(Debug)]
@@ -95,9 +97,11 @@ struct KeyCommands {
     delete: LessorAction,
 }
 
-/// Every command the lessor model can offer, by lease ID and key in the bounds' order.
+/// Every command the lessor model can offer (`all`, indexed by [`LessorAction`]), and the actions
+/// by lease ID and key in the bounds' order.
 #[derive(Debug)]
 struct CommandTable {
+    all: Vec<Command>,
     leases: Vec<LeaseCommands>,
     keys: Vec<KeyCommands>,
     demote: LessorAction,
@@ -109,7 +113,12 @@ struct CommandTable {
 
 impl CommandTable {
     fn new(config: &TraceConfig, bounds: &LessorBounds) -> CommandTable {
-        let shared = |command: Command| Arc::new(command);
+        let all = std::cell::RefCell::new(Vec::new());
+        let shared = |command: Command| {
+            let mut all = all.borrow_mut();
+            all.push(command);
+            LessorAction(u16::try_from(all.len() - 1).expect("fewer than 65,536 commands in a model's bounds"))
+        };
         let leases = bounds
             .lease_ids
             .iter()
@@ -134,15 +143,12 @@ impl CommandTable {
                 delete: shared(Command::Delete { key: key.clone() }),
             })
             .collect();
-        CommandTable {
-            leases,
-            keys,
-            demote: shared(Command::Demote),
-            advance: shared(Command::Advance { by: EXPIRY_SCAN_PERIOD }),
-            lose_revokes: shared(Command::LoseRevokes { count: 1 }),
-            promote: shared(Command::Promote { extend: config.election_timeout }),
-            restart: shared(Command::Restart),
-        }
+        let demote = shared(Command::Demote);
+        let advance = shared(Command::Advance { by: EXPIRY_SCAN_PERIOD });
+        let lose_revokes = shared(Command::LoseRevokes { count: 1 });
+        let promote = shared(Command::Promote { extend: config.election_timeout });
+        let restart = shared(Command::Restart);
+        CommandTable { all: all.into_inner(), leases, keys, demote, advance, lose_revokes, promote, restart }
     }
 }
 
@@ -195,6 +201,11 @@ impl LessorModel {
     /// every `sometimes` property and every bug switch but etcd-10693 (8 actions).
     pub const ACTIONS_MAX_DEFAULT: usize = 6;
 
+    /// The command an action stands for.
+    pub fn command(&self, action: LessorAction) -> &Command {
+        &self.commands.all[usize::from(action.0)]
+    }
+
     /// The properties this model judges: every oracle property that makes sense for one member.
     pub const ALWAYS: [&'static str; 8] = [
         oracle::NO_KEY_OUTLIVES_ITS_LEASE,
@@ -237,7 +248,7 @@ impl Model for LessorModel {
             return; // a violation ends the path
         }
         let table = &*self.commands;
-        let offer = |actions: &mut Vec<LessorAction>, command: &LessorAction| actions.push(Arc::clone(command));
+        let offer = |actions: &mut Vec<LessorAction>, action: &LessorAction| actions.push(*action);
         let member = &state.member;
         let (lessor, kv) = (member.lessor(), member.kv());
         let (renews, revokes) = (member.renews_in_flight(), member.revokes_in_flight());
@@ -300,14 +311,15 @@ impl Model for LessorModel {
         offer(actions, &table.restart);
     }
 
-    fn next_state(&self, state: &LessorState, command: LessorAction) -> Option<LessorState> {
+    fn next_state(&self, state: &LessorState, action: LessorAction) -> Option<LessorState> {
+        let command = self.command(action);
         let mut next = state.clone();
         let keys_before = next.member.kv().len();
         let (reply, verdict) = next
             .member
-            .execute_quiet(&command)
+            .execute_quiet(command)
             .unwrap_or_else(|e| panic!("the lessor model offered `{command}` where it is not allowed: {e}"));
-        match *command {
+        match command {
             // `execute_quiet` leaves a success's reply empty and spells out only a refusal (`err …`).
             Command::RenewEnd { .. } if !reply.starts_with("err") => next.seen |= SEEN_RENEW_OK,
             Command::Advance { .. } | Command::RevokeStep { .. } if next.member.kv().len() < keys_before => {
@@ -320,8 +332,8 @@ impl Model for LessorModel {
         Some(next)
     }
 
-    fn format_action(&self, command: &LessorAction) -> String {
-        command.to_string()
+    fn format_action(&self, action: &LessorAction) -> String {
+        self.command(*action).to_string()
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
