@@ -156,10 +156,11 @@ impl<K: Ord, V, const N: usize> SmallMap<K, V, N> {
 
     /// Moves a full inline map that lacks `key` to the `BTreeMap` form.
     fn make_room_for(&mut self, key: &K) {
-        if let Repr::Inline(entries) = &mut self.repr {
-            if entries.len() == N && Self::search(entries, key).is_err() {
-                self.repr = Repr::Spilled(std::mem::take(entries).into_iter().collect());
-            }
+        if let Repr::Inline(entries) = &mut self.repr
+            && entries.len() == N
+            && Self::search(entries, key).is_err()
+        {
+            self.repr = Repr::Spilled(std::mem::take(entries).into_iter().collect());
         }
     }
 
