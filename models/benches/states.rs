@@ -6,7 +6,8 @@
 //! threads (what `leasesim check lessor` runs; with two threads the number of states generated
 //! varies a little with the visiting order, the throughput uses one run's count), and the cluster
 //! model with checkpointing off. It uses the CLI's allocator (mimalloc), so its figures are
-//! `leasesim check`'s.
+//! `leasesim check`'s. For scale, `checker-floor` runs stateright's BFS over a trivial model (six
+//! digits, each action bumps one): what the checker itself costs per state.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use leasesim::bugs::Bugs;
@@ -16,6 +17,28 @@ use leasesim_models::lessor::LessorModel;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Six decimal digits; action `i` increments digit `i` modulo 10: 10^6 states, 6 actions each.
+struct Digits;
+
+impl stateright::Model for Digits {
+    type State = [u8; 6];
+    type Action = u8;
+    fn init_states(&self) -> Vec<[u8; 6]> {
+        vec![[0; 6]]
+    }
+    fn actions(&self, _: &[u8; 6], actions: &mut Vec<u8>) {
+        actions.extend(0..6);
+    }
+    fn next_state(&self, digits: &[u8; 6], action: u8) -> Option<[u8; 6]> {
+        let mut next = *digits;
+        next[usize::from(action)] = (next[usize::from(action)] + 1) % 10;
+        Some(next)
+    }
+    fn properties(&self) -> Vec<stateright::Property<Self>> {
+        vec![stateright::Property::always("digits", |_, digits: &[u8; 6]| digits.iter().all(|&d| d < 10))]
+    }
+}
 
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
@@ -37,6 +60,14 @@ fn states_per_second(c: &mut Criterion) {
     group.bench_function("cluster-bfs-checkpoint-off", |b| {
         b.iter(|| check::run(ClusterModel::new(false, Bugs::NONE), &CheckOptions::bfs()).states)
     });
+    for threads in [1, 2] {
+        let floor = || {
+            use stateright::{Checker, Model};
+            Digits.checker().threads(threads).spawn_bfs().join().state_count()
+        };
+        group.throughput(Throughput::Elements(floor() as u64));
+        group.bench_function(format!("checker-floor-{threads}-thread"), |b| b.iter(floor));
+    }
     group.finish();
 }
 
