@@ -94,8 +94,9 @@ pub struct TimeToLive {
 }
 
 /// etcd's lessor. `Q` is the expiry index (see `expiry`). Equality compares everything; the hash
-/// leaves out the configuration (fixed for a lessor's life) and what is a function of the leases
-/// (the key index, the digests).
+/// leaves out the configuration (fixed for a lessor's life) and what is a function of the leases:
+/// the digests, and the key index (`assert_consistent`, run after every replayed command in
+/// debug builds, checks that it names exactly the leases' keys).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     pub(super) config: LessorConfig,
