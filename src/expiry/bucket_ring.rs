@@ -59,6 +59,25 @@ impl BucketRing {
         }
     }
 
+    /// Before `count` pushes from `first_bucket` on: allocates the ring now if they will reach the
+    /// threshold, so none of them goes to the map outside it.
+    pub(crate) fn prepare_bulk(&mut self, first_bucket: u64, count: usize) {
+        if self.ring.is_empty() && self.pushed_since_clear + count >= RING_THRESHOLD {
+            // Any start is valid for an all-empty ring; the earliest bucket in use is a good one.
+            self.low = self.outside.keys().next().map_or(first_bucket, |&b| b.min(first_bucket));
+            self.ring = vec![Vec::new(); RING_SLOTS as usize];
+        }
+    }
+
+    /// Makes room for `additional` more hints in `bucket`.
+    pub(crate) fn reserve(&mut self, bucket: u64, additional: usize) {
+        if self.in_ring(bucket) {
+            self.ring[Self::slot(bucket)].reserve(additional);
+        } else {
+            self.outside.entry(bucket).or_default().reserve(additional);
+        }
+    }
+
     pub(crate) fn extend(&mut self, bucket: u64, ids: &[u32]) {
         if self.in_ring(bucket) {
             self.ring[Self::slot(bucket)].extend_from_slice(ids);

@@ -29,7 +29,6 @@ use std::hash::{Hash, Hasher};
 use super::bucket_ring::BucketRing;
 use super::entry_slab::{Entry, EntrySlab, FREE_ID};
 use super::id_table::IdTable;
-use super::radix_sort::stable_sort_by_high_bits;
 use super::{DueCheck, ExpiryHandle, ExpiryQueue};
 use crate::lease::LeaseId;
 use crate::time::Instant;
@@ -121,30 +120,38 @@ impl BucketQueue {
         self.buckets.push(bucket, position);
     }
 
-    /// Hints the new entries at `positions` (each at its deadline's bucket) a bucket at a time: the
-    /// positions are sorted by bucket first, so each bucket is extended once, front to back, instead
-    /// of a push into a random one of tens of thousands of buckets per entry.
+    /// Hints the new entries at `positions` (each at its deadline's bucket) in bulk: the hints per
+    /// bucket are counted first, so each bucket is allocated once at its final size and the ring
+    /// exists before the first push, instead of growing tens of thousands of bucket vectors (and
+    /// the map outside the ring) one push at a time.
     fn hint_new_in_bulk(&mut self, positions: &[u32]) {
         self.spill_ready();
-        let bucket_at = |position: u32| self.entries.get(position).map_or(0, |entry| bucket_of(entry.deadline));
-        let first = positions.iter().map(|&position| bucket_at(position)).min().unwrap_or(0);
-        let mut keys: Vec<u64> = Vec::with_capacity(positions.len());
+        let bucket_at = |entries: &EntrySlab, position: u32| entries.get(position).map_or(0, |e| bucket_of(e.deadline));
+        let (mut first, mut last) = (u64::MAX, 0);
         for &position in positions {
-            let Ok(offset) = u32::try_from(bucket_at(position) - first) else {
-                // Deadlines more than 2^32 buckets apart (FOREVER among them): one at a time.
-                for &position in positions {
-                    self.buckets.push(bucket_at(position), position);
-                }
-                return;
-            };
-            keys.push((u64::from(offset) << 32) | u64::from(position));
+            let bucket = bucket_at(&self.entries, position);
+            (first, last) = (first.min(bucket), last.max(bucket));
         }
-        stable_sort_by_high_bits(&mut keys, 32);
-        let mut run = Vec::new();
-        for chunk in keys.chunk_by(|a, b| a >> 32 == b >> 32) {
-            run.clear();
-            run.extend(chunk.iter().map(|&key| key as u32));
-            self.buckets.extend(first + (chunk[0] >> 32), &run);
+        if positions.is_empty() {
+            return;
+        }
+        // A count per bucket in `first..=last`, unless the deadlines are too sparse for that
+        // (FOREVER among them, say): then the pushes alone.
+        let span = last - first + 1;
+        if span <= (positions.len() as u64).max(1 << 16) {
+            let mut counts = vec![0u32; span as usize];
+            for &position in positions {
+                counts[(bucket_at(&self.entries, position) - first) as usize] += 1;
+            }
+            self.buckets.prepare_bulk(first, positions.len());
+            for (offset, &count) in (0u64..).zip(&counts) {
+                if count > 0 {
+                    self.buckets.reserve(first + offset, count as usize);
+                }
+            }
+        }
+        for &position in positions {
+            self.buckets.push(bucket_at(&self.entries, position), position);
         }
     }
 

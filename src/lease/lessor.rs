@@ -76,7 +76,11 @@ impl Lease {
     }
     /// etcd's `refresh(extend)`: `expiry = now + extend + remaining_or_ttl`.
     pub(super) fn refresh(&mut self, now: Instant, extend: Duration) {
-        self.expiry = now + extend + Duration::from_secs_i64(self.remaining_or_ttl_s());
+        self.expiry = self.refreshed_expiry(now, extend);
+    }
+    /// The expiry [`Lease::refresh`] sets.
+    fn refreshed_expiry(&self, now: Instant, extend: Duration) -> Instant {
+        now + extend + Duration::from_secs_i64(self.remaining_or_ttl_s())
     }
     fn record(&self) -> LeaseRecord {
         LeaseRecord { id: self.id, ttl_s: self.ttl_s, remaining_ttl_s: self.remaining_ttl_s }
@@ -353,32 +357,36 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// pile-ups are spread so at most 3/4 of the revoke rate expire in any one second.
     pub fn promote(&mut self, now: Instant, extend: Duration) {
         self.primary = true;
-        // One pass over the leases in ID order, the pile-up pass over a compact copy of their
-        // expiries (no lease record is touched at random), a second pass in ID order applying the
-        // delays, and one bulk registration of the final expiries: no lease is looked up by ID and
-        // none is registered twice (same final index as etcd's register-then-re-register).
+        // Two walks over the leases in ID order, none looked up by ID: one reading each lease's
+        // refreshed expiry into a compact array, and, after the pile-up pass and one bulk
+        // registration in the expiry index on that array, one writing the final expiry and handle
+        // back. Same final state as etcd's refresh-register-then-re-register: a delayed lease's
+        // expiry is its refreshed one plus the delay (saturating sums of non-negative durations),
+        // and it is scheduled for a checkpoint once per refresh, as etcd does.
         let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
-        let mut in_id_order: Vec<&mut Lease> = Vec::with_capacity(leases.len());
-        let mut entries: Vec<(LeaseId, Instant)> = Vec::with_capacity(leases.len());
-        for lease in leases.values_mut() {
-            refresh_and_schedule(config, checkpoint_schedule, now, lease, extend);
-            entries.push((lease.id, lease.expiry));
-            in_id_order.push(lease);
-        }
-        if in_id_order.len() >= config.revoke_rate_per_s {
-            let delays_ms = pile_up_delays_ms(config, now, &entries);
-            for ((lease, entry), delay_ms) in in_id_order.iter_mut().zip(entries.iter_mut()).zip(delays_ms) {
-                if delay_ms != NOT_DELAYED {
-                    let extend = extend + Duration::from_ms(delay_ms);
-                    refresh_and_schedule(config, checkpoint_schedule, now, lease, extend);
-                    entry.1 = lease.expiry;
-                }
-            }
-        }
+        let mut entries: Vec<(LeaseId, Instant)> =
+            leases.values().map(|lease| (lease.id, promoted_expiry(config, now, extend, lease))).collect();
+        let delayed = if entries.len() >= config.revoke_rate_per_s {
+            spread_pile_ups(config, now, &mut entries)
+        } else {
+            Vec::new()
+        };
         let mut handles = Vec::with_capacity(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
-        for (lease, handle) in in_id_order.iter_mut().zip(handles) {
-            lease.expiry_handle = handle;
+        for (i, lease) in leases.values_mut().enumerate() {
+            lease.expiry = entries[i].1;
+            lease.expiry_handle = handles[i];
+            if config.bugs.has(Bug::Etcd13491) {
+                // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
+                // applied on a primary did, so a new leader (which applied them as a follower) never
+                // checkpointed, and the next leader change restored the remaining TTL from before
+                // the first one.
+                continue;
+            }
+            schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
+            if delayed.get(i).copied().unwrap_or(false) {
+                schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
+            }
         }
     }
 
@@ -495,83 +503,74 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     }
 }
 
-/// Promote's step for one lease: `expiry = now + extend + remaining_or_ttl`, checkpoint scheduled
-/// if due (registration in the expiry index follows in bulk). Takes the lessor's fields apart so
-/// promote can walk the leases without looking each one up.
-fn refresh_and_schedule(
-    config: &LessorConfig,
-    checkpoint_schedule: &mut CheckpointSchedule,
-    now: Instant,
-    lease: &mut Lease,
-    extend: Duration,
-) {
+/// Promote's refreshed expiry of one lease, before pile-ups are spread: `now + extend +
+/// remaining_or_ttl` (etcd's `refresh`).
+fn promoted_expiry(config: &LessorConfig, now: Instant, extend: Duration, lease: &Lease) -> Instant {
     if config.bugs.has(Bug::Etcd9888) {
         // BUG etcd-9888: promote ignored the checkpointed remaining TTL; every leader change reset
         // every lease to its full TTL, so under frequent elections leases never expired.
-        lease.expiry = now + extend + Duration::from_secs_i64(lease.ttl_s);
-    } else {
-        lease.refresh(now, extend);
+        return now + extend + Duration::from_secs_i64(lease.ttl_s);
     }
-    if config.bugs.has(Bug::Etcd13491) {
-        // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints applied
-        // on a primary did, so a new leader (which applied them as a follower) never checkpointed,
-        // and the next leader change restored the remaining TTL from before the first one.
-        return;
-    }
-    schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
+    lease.refreshed_expiry(now, extend)
 }
 
-/// A lease the pile-up pass leaves alone (a delay is at most `i64::MAX` ms).
-const NOT_DELAYED: u64 = u64::MAX;
-
 /// Promote's pile-up pass (etcd's spreading in `Promote`): walks the leases by `(expiry, id)` and
-/// delays those past 3/4 of the revoke rate in any one-second window. `leases` are `(id, expiry)`
-/// in ID order, so ordering by `(expiry, position)` is ordering by `(expiry, id)`. Answers, per position, the
-/// extra extension in ms a lease gets ([`NOT_DELAYED`] for none; a delay may be 0, and etcd
-/// re-registers and re-schedules such a lease all the same).
-fn pile_up_delays_ms(config: &LessorConfig, now: Instant, leases: &[(LeaseId, Instant)]) -> Vec<u64> {
-    let mut delays_ms = vec![NOT_DELAYED; leases.len()];
-    let by_expiry = positions_by_expiry(leases);
-    let Some(&(first, _)) = by_expiry.first() else { return delays_ms };
+/// delays those past 3/4 of the revoke rate in any one-second window by refreshing them with a
+/// longer extension. `leases` are `(id, expiry)` in ID order, so ordering by `(expiry, position)` is
+/// ordering by `(expiry, id)`. Adds each delay to its lease's expiry in place (the delays are
+/// computed from the expiries before any was added) and answers, per position, whether the lease
+/// was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the same).
+fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, Instant)]) -> Vec<bool> {
+    let mut delayed = vec![false; leases.len()];
+    let mut delays_ms: Vec<(u32, u64)> = Vec::new();
     let remaining_ms = |expiry: Instant| expiry.signed_ms_since(now);
-    let mut base_window_ms = remaining_ms(first);
-    let mut next_window_ms = base_window_ms + 1000;
+    // (base, next) window in ms from now, set from the first lease in expiry order.
+    let mut window_ms: Option<(i64, i64)> = None;
     let mut expires: i64 = 0;
     let target_per_s = (3 * config.revoke_rate_per_s / 4) as i64;
-    for (expiry, position) in by_expiry {
+    // The walk reads expiries from the sorted keys, never from `leases` at random; the delays are
+    // applied after it, so each read is of the refreshed expiry.
+    for_each_by_expiry(leases, |expiry, position| {
         let remaining = remaining_ms(expiry);
-        if remaining > next_window_ms {
-            base_window_ms = remaining;
-            next_window_ms = base_window_ms + 1000;
+        let (base_window_ms, next_window_ms) = window_ms.get_or_insert((remaining, remaining + 1000));
+        if remaining > *next_window_ms {
+            (*base_window_ms, *next_window_ms) = (remaining, remaining + 1000);
             expires = 1;
-            continue;
+            return;
         }
         expires += 1;
         if expires <= target_per_s {
-            continue;
+            return;
         }
         // etcd: leases n seconds ahead of the base window are extended by only one second.
-        let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - base_window_ms) as f64;
+        let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - *base_window_ms) as f64;
         let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
-        next_window_ms = base_window_ms + delay_ms;
-        delays_ms[position] = delay_ms.max(0) as u64;
+        *next_window_ms = *base_window_ms + delay_ms;
+        delays_ms.push((position, delay_ms.max(0) as u64));
+    });
+    for (position, delay_ms) in delays_ms {
+        // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus the delay.
+        let expiry = &mut leases[position as usize].1;
+        *expiry = *expiry + Duration::from_ms(delay_ms);
+        delayed[position as usize] = true;
     }
-    delays_ms
+    delayed
 }
 
-/// `(expiry, position)` of every lease, sorted. When every expiry lies within 2^32 ms of the first
-/// and positions fit in 32 bits (always, in practice), the pair is packed into one `u64` key and
+/// Calls `f(expiry, position)` for every lease in `(expiry, position)` order. When every expiry
+/// lies within 2^32 ms of the first (always, in practice), the pair is packed into one `u64` key and
 /// radix-sorted (positions already ascend, so a stable sort of the expiry field sorts the pairs);
-/// otherwise the tuples are sorted.
-fn positions_by_expiry(leases: &[(LeaseId, Instant)]) -> Vec<(Instant, usize)> {
+/// otherwise the pairs are sorted.
+fn for_each_by_expiry(leases: &[(LeaseId, Instant)], mut f: impl FnMut(Instant, u32)) {
+    assert!(u32::try_from(leases.len()).is_ok(), "fewer than 2^32 leases");
     let min = leases.iter().map(|&(_, expiry)| expiry).min().unwrap_or(Instant::EPOCH);
     let max = leases.iter().map(|&(_, expiry)| expiry).max().unwrap_or(Instant::EPOCH);
-    let fits = max.as_ms() - min.as_ms() <= u64::from(u32::MAX) && u32::try_from(leases.len()).is_ok();
-    if !fits {
-        let mut pairs: Vec<(Instant, usize)> =
-            leases.iter().enumerate().map(|(position, &(_, expiry))| (expiry, position)).collect();
+    if max.as_ms() - min.as_ms() > u64::from(u32::MAX) {
+        let mut pairs: Vec<(Instant, u32)> =
+            leases.iter().enumerate().map(|(position, &(_, expiry))| (expiry, position as u32)).collect();
         pairs.sort_unstable();
-        return pairs;
+        pairs.into_iter().for_each(|(expiry, position)| f(expiry, position));
+        return;
     }
     let mut keys: Vec<u64> = leases
         .iter()
@@ -579,7 +578,9 @@ fn positions_by_expiry(leases: &[(LeaseId, Instant)]) -> Vec<(Instant, usize)> {
         .map(|(position, (_, expiry))| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64)
         .collect();
     stable_sort_by_high_bits(&mut keys, 32);
-    keys.into_iter().map(|key| (Instant::from_ms(min.as_ms() + (key >> 32)), (key & 0xFFFF_FFFF) as usize)).collect()
+    for key in keys {
+        f(Instant::from_ms(min.as_ms() + (key >> 32)), key as u32);
+    }
 }
 
 fn schedule_checkpoint_if_needed(
