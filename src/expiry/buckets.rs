@@ -70,7 +70,7 @@ impl BucketQueue {
     /// The live entry at `position`, if there is one.
     #[inline]
     fn live_entry(&self, position: u32) -> Option<Entry> {
-        let free_id_position = self.ids.get(FREE_ID);
+        let free_id_position = self.ids.get(FREE_ID, |p| self.entries.id_at(p));
         self.entries.get(position).filter(|&entry| EntrySlab::is_live(entry, position, free_id_position))
     }
 
@@ -164,7 +164,7 @@ impl BucketQueue {
 
     /// Every `(id, deadline)`, in no particular order.
     fn entries_unordered(&self) -> impl Iterator<Item = (LeaseId, Instant)> + '_ {
-        self.ids.entries().filter_map(|(id, position)| self.entries.get(position).map(|entry| (id, entry.deadline)))
+        self.ids.positions().filter_map(|position| self.entries.get(position).map(|entry| (entry.id, entry.deadline)))
     }
 
     /// Sorts out the hints of `bucket`: drops those of free entries and redundant ones, moves those
@@ -172,7 +172,7 @@ impl BucketQueue {
     /// maybe repeated) and returns the rest (in this bucket, not yet due).
     fn sort_out_hints(&mut self, bucket: u64, mut hints: Vec<u32>, now: Instant, due: &mut Vec<Due>) -> Vec<u32> {
         let mut kept = 0;
-        let free_id_position = self.ids.get(FREE_ID);
+        let free_id_position = self.ids.get(FREE_ID, |p| self.entries.id_at(p));
         for &position in hints.iter().take(PREFETCH_AHEAD) {
             self.entries.prefetch(position);
         }
@@ -211,14 +211,18 @@ impl ExpiryQueue for BucketQueue {
 
     #[inline]
     fn upsert_handle(&mut self, id: LeaseId, deadline: Instant) -> ExpiryHandle {
-        let entries = &mut self.entries;
-        let (position, new) = self.ids.get_or_insert_with(id, || entries.alloc(id, deadline));
-        if new {
-            self.hint_new(position, deadline);
-        } else {
-            self.set_deadline(position, deadline);
+        match self.ids.lookup(id, |p| self.entries.id_at(p)) {
+            Ok(position) => {
+                self.set_deadline(position, deadline);
+                ExpiryHandle(position)
+            }
+            Err(vacant) => {
+                let position = self.entries.alloc(id, deadline);
+                self.ids.insert(id, position, vacant);
+                self.hint_new(position, deadline);
+                ExpiryHandle(position)
+            }
         }
-        ExpiryHandle(position)
     }
 
     #[inline]
@@ -233,7 +237,8 @@ impl ExpiryQueue for BucketQueue {
     }
 
     fn remove(&mut self, id: LeaseId) {
-        if let Some(position) = self.ids.remove(id) {
+        let entries = &self.entries;
+        if let Some(position) = self.ids.remove(id, |p| entries.id_at(p)) {
             self.entries.free(position);
         }
     }
@@ -250,15 +255,20 @@ impl ExpiryQueue for BucketQueue {
             if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
                 self.ids.prefetch(ahead);
             }
-            let slab = &mut self.entries;
-            let (position, new) = self.ids.get_or_insert_with(id, || slab.alloc(id, deadline));
-            if new {
-                new_positions.push(position);
-            } else {
-                // A registered or repeated ID: as `upsert` (a new entry's hint follows from its
-                // final deadline; an extra hint is harmless).
-                self.set_deadline(position, deadline);
-            }
+            let position = match self.ids.lookup(id, |p| self.entries.id_at(p)) {
+                Ok(position) => {
+                    // A registered or repeated ID: as `upsert` (a new entry's hint follows from its
+                    // final deadline; an extra hint is harmless).
+                    self.set_deadline(position, deadline);
+                    position
+                }
+                Err(vacant) => {
+                    let position = self.entries.alloc(id, deadline);
+                    self.ids.insert(id, position, vacant);
+                    new_positions.push(position);
+                    position
+                }
+            };
             handles.push(ExpiryHandle(position));
         }
         self.hint_new_in_bulk(&new_positions);
@@ -346,7 +356,8 @@ impl ExpiryQueue for BucketQueue {
                 }
                 match check(id) {
                     DueCheck::Gone => {
-                        self.ids.remove(id);
+                        let entries = &self.entries;
+                        self.ids.remove(id, |p| entries.id_at(p));
                         self.entries.free(position);
                     }
                     verdict => {
@@ -403,7 +414,10 @@ impl ExpiryQueue for BucketQueue {
     }
 
     fn deadline_of(&self, id: LeaseId) -> Option<Instant> {
-        self.ids.get(id).and_then(|position| self.entries.get(position)).map(|entry| entry.deadline)
+        self.ids
+            .get(id, |p| self.entries.id_at(p))
+            .and_then(|position| self.entries.get(position))
+            .map(|entry| entry.deadline)
     }
 }
 

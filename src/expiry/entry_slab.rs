@@ -63,6 +63,12 @@ impl EntrySlab {
         self.entries.get(position as usize).copied()
     }
 
+    /// The ID of the entry at `position`, which must exist (live or freed).
+    #[inline]
+    pub(crate) fn id_at(&self, position: u32) -> LeaseId {
+        self.entries[position as usize].id
+    }
+
     #[inline]
     pub(crate) fn set_deadline(&mut self, position: u32, deadline: Instant) -> Instant {
         std::mem::replace(&mut self.entries[position as usize].deadline, deadline)

@@ -1,39 +1,47 @@
-//! `IdTable`: an open-addressing map from lease ID to entry number, built for millions of entries.
+//! `IdTable`: an open-addressing map from lease ID to entry position, built for millions of entries.
 //!
-//! Owns the ID → entry lookup of [`super::BucketQueue`] (the entry number is the queue's stable
-//! [`super::ExpiryHandle`]): 12-byte slots (ID and entry number side by side, packed), linear probing
-//! from a home slot picked by multiply-shift range reduction of the mixed ID (so the table may have
-//! any size), backward shift on removal (no tombstones), growth by half at 80 % load (the load stays
-//! within 53–80 % at every size, where a power-of-two table sits anywhere in 40–80 %),
-//! and [`IdTable::prefetch`] so a scan can start lookups before it waits for the first. It keeps no
-//! order and offers no iteration that could reach a simulation: [`IdTable::entries`] is for equality,
-//! hashing and `Debug`, which sort what they derive from it.
+//! Owns the ID → position lookup of [`super::BucketQueue`] (the position is the queue's stable
+//! [`super::ExpiryHandle`]). The ID itself is not stored here: the entry at the position holds it
+//! (see `entry_slab.rs`), so callers pass `id_at`, which reads the ID of the entry at a position.
+//! Each 8-byte slot holds the position and a 32-bit tag, the high half of the mixed ID; a probe
+//! compares tags and reads an entry's ID only when they match, so a lookup of a present ID reads the
+//! one entry the caller reads next anyway, and a miss reads none but by a 2^-32 chance per probe.
+//! The home slot is picked from the tag by multiply-shift range reduction (so the table may have
+//! any size, and growth and removal never read an ID); linear probing, backward shift on removal
+//! (no tombstones), growth by half at 80 % load (the load stays within 53–80 % at every size).
+//! [`IdTable::prefetch`] lets a bulk insert or a scan start lookups before it waits for the first.
+//! It keeps no order and offers no iteration that could reach a simulation:
+//! [`IdTable::positions`] is for equality, hashing and `Debug`, which sort what they derive from it.
 
 use super::id_hash::mix_id;
 use crate::lease::LeaseId;
 
-/// The ID that marks an empty slot. That one ID is stored outside the slots, in `empty_id_entry`.
-const EMPTY_ID: LeaseId = LeaseId::MIN;
 const MIN_CAPACITY: usize = 16;
+/// The position that marks an empty slot (never an entry's: there are fewer than 2^32 − 1 entries).
+const EMPTY_POSITION: u32 = u32::MAX;
 
-/// Packed to 12 bytes: at 10 M leases the table is a quarter smaller than with 16-byte slots, and an
-/// unaligned read costs nothing on the targets we bench. Fields are only ever copied out.
-#[derive(Clone, Copy, Debug)]
-#[repr(C, packed(4))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
-    id: LeaseId,
-    entry: u32,
+    tag: u32,
+    position: u32,
 }
 
-const EMPTY_SLOT: Slot = Slot { id: EMPTY_ID, entry: 0 };
+const EMPTY_SLOT: Slot = Slot { tag: 0, position: EMPTY_POSITION };
+
+/// The tag of an ID: the high half of its mix (which also picks its home slot).
+#[inline]
+fn tag_of(id: LeaseId) -> u32 {
+    (mix_id(id) >> 32) as u32
+}
+
+/// Where a lookup of an absent ID ended: the empty slot it would take (valid until the table changes).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Vacant(usize);
 
 #[derive(Clone, Debug)]
 pub(crate) struct IdTable {
     slots: Vec<Slot>,
-    /// Entries in `slots` (the entry of `EMPTY_ID` is not counted here).
     occupied: usize,
-    /// The entry of lease `EMPTY_ID`, which cannot live in a slot.
-    empty_id_entry: Option<u32>,
 }
 
 impl Default for IdTable {
@@ -44,13 +52,13 @@ impl Default for IdTable {
 
 impl IdTable {
     fn with_capacity(slots: usize) -> IdTable {
-        IdTable { slots: vec![EMPTY_SLOT; slots.max(MIN_CAPACITY)], occupied: 0, empty_id_entry: None }
+        IdTable { slots: vec![EMPTY_SLOT; slots.max(MIN_CAPACITY)], occupied: 0 }
     }
 
     #[inline]
-    fn home(&self, id: LeaseId) -> usize {
-        // The high half of hash × size: uniform over `0..size` for any size.
-        ((u128::from(mix_id(id)) * self.slots.len() as u128) >> 64) as usize
+    fn home(&self, tag: u32) -> usize {
+        // The high half of tag × size: uniform over `0..size` for any size below 2^32.
+        ((u64::from(tag) * self.slots.len() as u64) >> 32) as usize
     }
 
     /// The slot after `i`, cyclically.
@@ -59,24 +67,25 @@ impl IdTable {
         if i + 1 == self.slots.len() { 0 } else { i + 1 }
     }
 
-    /// The slot holding `id`, if any.
+    /// The slot holding `id`, or the empty slot its probe run ends at.
     #[inline]
-    fn find(&self, id: LeaseId) -> Option<usize> {
-        let mut i = self.home(id);
+    fn find(&self, id: LeaseId, id_at: impl Fn(u32) -> LeaseId) -> Result<usize, Vacant> {
+        let tag = tag_of(id);
+        let mut i = self.home(tag);
         loop {
-            let slot_id = self.slots[i].id;
-            if slot_id == id {
-                return Some(i);
+            let slot = self.slots[i];
+            if slot.position == EMPTY_POSITION {
+                return Err(Vacant(i));
             }
-            if slot_id == EMPTY_ID {
-                return None;
+            if slot.tag == tag && id_at(slot.position) == id {
+                return Ok(i);
             }
             i = self.next(i);
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.occupied + usize::from(self.empty_id_entry.is_some())
+        self.occupied
     }
 
     /// Hints the CPU to fetch the cache line where a lookup of `id` starts.
@@ -84,7 +93,7 @@ impl IdTable {
     pub(crate) fn prefetch(&self, id: LeaseId) {
         #[cfg(target_arch = "x86_64")]
         {
-            let slot: *const Slot = &self.slots[self.home(id)];
+            let slot: *const Slot = &self.slots[self.home(tag_of(id))];
             // SAFETY: a prefetch is only a hint; it never faults and reads nothing observable. The
             // pointer comes from a live reference into `slots`.
             unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot.cast::<i8>()) }
@@ -93,54 +102,41 @@ impl IdTable {
         let _ = id;
     }
 
+    /// `id`'s position, if it has one.
     #[inline]
-    pub(crate) fn get(&self, id: LeaseId) -> Option<u32> {
-        if id == EMPTY_ID {
-            return self.empty_id_entry;
-        }
-        self.find(id).map(|i| self.slots[i].entry)
+    pub(crate) fn get(&self, id: LeaseId, id_at: impl Fn(u32) -> LeaseId) -> Option<u32> {
+        self.find(id, id_at).ok().map(|i| self.slots[i].position)
     }
 
-    /// `id`'s entry; if `id` is absent, first stores the one `new_entry` returns.
+    /// `id`'s position, or where to insert it with [`IdTable::insert`].
     #[inline]
-    pub(crate) fn get_or_insert_with(&mut self, id: LeaseId, new_entry: impl FnOnce() -> u32) -> (u32, bool) {
-        if id == EMPTY_ID {
-            if let Some(entry) = self.empty_id_entry {
-                return (entry, false);
-            }
-            let entry = new_entry();
-            self.empty_id_entry = Some(entry);
-            return (entry, true);
-        }
-        let mut i = self.home(id);
-        loop {
-            let slot = self.slots[i];
-            if slot.id == id {
-                return (slot.entry, false);
-            }
-            if slot.id == EMPTY_ID {
-                break;
-            }
-            i = self.next(i);
-        }
-        let entry = new_entry();
-        self.insert_new(id, entry, i);
-        (entry, true)
+    pub(crate) fn lookup(&self, id: LeaseId, id_at: impl Fn(u32) -> LeaseId) -> Result<u32, Vacant> {
+        self.find(id, id_at).map(|i| self.slots[i].position)
     }
 
-    /// Places a new `id` whose probe run ended at the empty slot `i`.
+    /// Stores the absent `id` at `position`, in the slot `vacant` that a lookup of `id` just
+    /// answered (with no change to the table since).
     #[inline]
-    fn insert_new(&mut self, id: LeaseId, entry: u32, mut i: usize) {
-        // A new entry: grow first if it would pass 80 % load, then place it.
+    pub(crate) fn insert(&mut self, id: LeaseId, position: u32, vacant: Vacant) {
+        assert!(position != EMPTY_POSITION, "fewer than 2^32 - 1 expiry entries");
+        let tag = tag_of(id);
+        let mut i = vacant.0;
+        // Grow first if this would pass 80 % load, then place it.
         if (self.occupied + 1) * 5 > self.slots.len() * 4 {
             self.grow();
-            i = self.home(id);
-            while self.slots[i].id != EMPTY_ID {
-                i = self.next(i);
-            }
+            i = self.empty_slot_from(self.home(tag));
         }
-        self.slots[i] = Slot { id, entry };
+        self.slots[i] = Slot { tag, position };
         self.occupied += 1;
+    }
+
+    /// The first empty slot at or after `i`, cyclically.
+    #[inline]
+    fn empty_slot_from(&self, mut i: usize) -> usize {
+        while self.slots[i].position != EMPTY_POSITION {
+            i = self.next(i);
+        }
+        i
     }
 
     /// Makes room for `additional` more entries at once (promote's bulk registration).
@@ -151,23 +147,20 @@ impl IdTable {
         }
     }
 
-    /// Removes `id`, returning its entry if it was present.
-    pub(crate) fn remove(&mut self, id: LeaseId) -> Option<u32> {
-        if id == EMPTY_ID {
-            return self.empty_id_entry.take();
-        }
-        let mut hole = self.find(id)?;
-        let removed = self.slots[hole].entry;
+    /// Removes `id`, returning its position if it was present.
+    pub(crate) fn remove(&mut self, id: LeaseId, id_at: impl Fn(u32) -> LeaseId) -> Option<u32> {
+        let mut hole = self.find(id, id_at).ok()?;
+        let removed = self.slots[hole].position;
         // Backward shift (Knuth's Algorithm R): pull later entries of the probe run into the hole
         // unless their home lies cyclically in (hole, j].
         let mut j = hole;
         loop {
             j = self.next(j);
             let slot = self.slots[j];
-            if slot.id == EMPTY_ID {
+            if slot.position == EMPTY_POSITION {
                 break;
             }
-            let home = self.home(slot.id);
+            let home = self.home(slot.tag);
             let home_in_gap = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
             if !home_in_gap {
                 self.slots[hole] = slot;
@@ -183,31 +176,26 @@ impl IdTable {
     pub(crate) fn clear(&mut self) {
         self.slots.fill(EMPTY_SLOT);
         self.occupied = 0;
-        self.empty_id_entry = None;
     }
 
     fn grow(&mut self) {
         self.rebuild(self.slots.len() + self.slots.len() / 2);
     }
 
-    /// Moves every entry to a table of `slots` slots.
+    /// Moves every entry to a table of `slots` slots (homes come from the tags: no ID is read).
     fn rebuild(&mut self, slots: usize) {
+        assert!(slots < 1 << 32, "an ID table of fewer than 2^32 slots");
         let old = std::mem::replace(self, IdTable::with_capacity(slots));
-        self.empty_id_entry = old.empty_id_entry;
-        for slot in old.slots.into_iter().filter(|s| s.id != EMPTY_ID) {
-            let mut i = self.home(slot.id);
-            while self.slots[i].id != EMPTY_ID {
-                i = self.next(i);
-            }
+        for slot in old.slots.into_iter().filter(|s| s.position != EMPTY_POSITION) {
+            let i = self.empty_slot_from(self.home(slot.tag));
             self.slots[i] = slot;
             self.occupied += 1;
         }
     }
 
-    /// Every `(id, entry)`, in no particular order: callers sort before anything observes it.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (LeaseId, u32)> + '_ {
-        let slotted = self.slots.iter().filter(|s| s.id != EMPTY_ID).map(|s| (s.id, s.entry));
-        slotted.chain(self.empty_id_entry.map(|entry| (EMPTY_ID, entry)))
+    /// Every position, in no particular order: callers sort before anything observes it.
+    pub(crate) fn positions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().filter(|s| s.position != EMPTY_POSITION).map(|s| s.position)
     }
 }
 
@@ -220,29 +208,68 @@ mod tests {
     fn agrees_with_a_btreemap_through_growth_and_backward_shift() {
         let mut table = IdTable::default();
         let mut model = BTreeMap::new();
-        // A deterministic mix: clustered IDs (long probe runs), the empty-slot ID, removals.
+        // What the table maps to: positions in an ID store, as the entry slab is (never reused here).
+        let mut id_store: Vec<LeaseId> = Vec::new();
+        // A deterministic mix: clustered IDs (long probe runs), extreme IDs, removals.
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         for step in 0..20_000u64 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             let id = match x % 5 {
-                0 => EMPTY_ID,
+                0 => [LeaseId::MIN, LeaseId::MAX, 0][(x >> 8) as usize % 3],
                 1 => (x >> 8) as i64,
                 _ => (x >> 40) as i64 % 3_000 - 1_500,
             };
+            let id_at = |position: u32| id_store[position as usize];
             if x.is_multiple_of(3) {
-                assert_eq!(table.remove(id), model.remove(&id), "remove {id} at step {step}");
+                assert_eq!(table.remove(id, id_at), model.remove(&id), "remove {id} at step {step}");
             } else {
-                let (entry, new) = table.get_or_insert_with(id, || step as u32);
-                let expected = *model.entry(id).or_insert(step as u32);
-                assert_eq!((entry, new), (expected, expected == step as u32), "get_or_insert {id} at step {step}");
+                match table.lookup(id, id_at) {
+                    Ok(position) => assert_eq!(model.get(&id), Some(&position), "lookup {id} at step {step}"),
+                    Err(vacant) => {
+                        assert_eq!(model.get(&id), None, "lookup {id} at step {step}");
+                        let position = id_store.len() as u32;
+                        id_store.push(id);
+                        table.insert(id, position, vacant);
+                        model.insert(id, position);
+                    }
+                }
             }
             assert_eq!(table.len(), model.len());
-            assert_eq!(table.get(id), model.get(&id).copied());
+            assert_eq!(table.get(id, |position| id_store[position as usize]), model.get(&id).copied());
         }
-        let mut entries: Vec<_> = table.entries().collect();
-        entries.sort();
-        assert_eq!(entries, model.into_iter().collect::<Vec<_>>());
+        let mut positions: Vec<u32> = table.positions().collect();
+        positions.sort_unstable();
+        let mut expected: Vec<u32> = model.into_values().collect();
+        expected.sort_unstable();
+        assert_eq!(positions, expected);
+    }
+
+    #[test]
+    fn ids_with_equal_tags_are_told_apart_by_the_store() {
+        // Two IDs with the same tag (so the same home): only the ID store tells them apart. Among
+        // a million random IDs about a hundred pairs share a 32-bit tag; take the first.
+        let mut by_tag: BTreeMap<u32, LeaseId> = BTreeMap::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let pair = (0..1_000_000).find_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = x as LeaseId;
+            by_tag.insert(tag_of(id), id).map(|other| (other, id))
+        });
+        let (a, b) = pair.expect("two of a million IDs share a tag");
+        assert_eq!(tag_of(a), tag_of(b));
+        let id_store = [a, b];
+        let mut table = IdTable::default();
+        let Err(vacant) = table.lookup(a, |p| id_store[p as usize]) else { panic!("empty table") };
+        table.insert(a, 0, vacant);
+        let Err(vacant) = table.lookup(b, |p| id_store[p as usize]) else { panic!("{b} is absent") };
+        table.insert(b, 1, vacant);
+        assert_eq!(table.get(a, |p| id_store[p as usize]), Some(0));
+        assert_eq!(table.get(b, |p| id_store[p as usize]), Some(1));
+        assert_eq!(table.remove(a, |p| id_store[p as usize]), Some(0));
+        assert_eq!(table.get(b, |p| id_store[p as usize]), Some(1));
     }
 }
