@@ -58,8 +58,14 @@ pub struct BucketQueue {
     /// The sorted, not yet walked due entries of the bucket a scan stopped in at its limit
     /// (`ready_bucket`), so the next scan resumes without sorting them again. They count as hints
     /// of that bucket; an upsert into or out of that bucket spills them back to plain hints.
+    /// The ready entries are `ready[ready_start..]` (a resumed scan walks on without copying them).
     ready: Vec<Due>,
+    ready_start: usize,
     ready_bucket: Option<u64>,
+    /// Whether an entry may have been removed since the ready entries were read (only `remove`
+    /// can do that unseen: every deadline change into or out of their bucket spills them), so a
+    /// scan must read each ready entry again before it trusts it.
+    ready_stale: bool,
     /// Scratch for the scan (no state between calls).
     due_scratch: Vec<Due>,
     merge_scratch: Vec<Due>,
@@ -83,10 +89,12 @@ impl BucketQueue {
     /// Turns the ready entries back into plain hints of their bucket.
     fn spill_ready(&mut self) {
         if let Some(bucket) = self.ready_bucket.take() {
-            for &(_, _, position) in &self.ready {
+            for &(_, _, position) in &self.ready[self.ready_start..] {
                 self.buckets.push(bucket, position);
             }
             self.ready.clear();
+            self.ready_start = 0;
+            self.ready_stale = false;
         }
     }
 
@@ -239,6 +247,7 @@ impl ExpiryQueue for BucketQueue {
     fn remove(&mut self, id: LeaseId) {
         let entries = &self.entries;
         if let Some(position) = self.ids.remove(id, |p| entries.id_at(p)) {
+            self.ready_stale |= self.ready_bucket.is_some();
             self.entries.free(position);
         }
     }
@@ -277,8 +286,7 @@ impl ExpiryQueue for BucketQueue {
     fn peek(&self) -> Option<(LeaseId, Instant)> {
         // Every entry has a hint at or before its bucket, so once the buckets pass the best
         // deadline's bucket nothing earlier can remain.
-        let mut best: Option<(Instant, LeaseId)> = self
-            .ready
+        let mut best: Option<(Instant, LeaseId)> = self.ready[self.ready_start..]
             .iter()
             .filter(|&&(d, id, position)| self.live_entry(position) == Some(Entry { id, deadline: d }))
             .map(|&(d, id, _)| (d, id))
@@ -323,41 +331,53 @@ impl ExpiryQueue for BucketQueue {
             due.clear();
             let rest = self.sort_out_hints(bucket, hints, now, &mut due);
             due.sort_unstable();
-            // Resume a bucket left at the limit: merge its sorted remainder with the new entries.
-            merged.clear();
-            if self.ready_bucket == Some(bucket) {
+            due.dedup();
+            // What to walk: this bucket's due entries, or a bucket left at the limit resumed where
+            // it stopped (its sorted remainder as it lies, or merged with new entries).
+            let resumed = self.ready_bucket == Some(bucket);
+            let validate = resumed && self.ready_stale;
+            let (mut walk, origin) = if !resumed {
+                (std::mem::take(&mut due), Origin::Due)
+            } else if due.is_empty() {
                 self.ready_bucket = None;
-                merge_sorted(&self.ready, &due, &mut merged);
-                self.ready.clear();
+                (std::mem::take(&mut self.ready), Origin::Ready)
             } else {
-                merged.extend_from_slice(&due);
-            }
-            merged.dedup();
-            let mut walked = 0;
-            for &(deadline, id, position) in &merged {
+                self.ready_bucket = None;
+                merged.clear();
+                merge_sorted(&self.ready[self.ready_start..], &due, &mut merged);
+                merged.dedup();
+                self.ready.clear();
+                self.ready_start = 0;
+                (std::mem::take(&mut merged), Origin::Merged)
+            };
+            let walk_start = if origin == Origin::Ready { std::mem::take(&mut self.ready_start) } else { 0 };
+            let mut walked = walk_start;
+            while let Some(&(deadline, id, position)) = walk.get(walked) {
                 // Resumed entries were due by an earlier scan's `now`, which may be later than this
                 // one's; sorted, so the rest are not due either and stay ready.
                 if deadline > now {
                     break;
                 }
                 // A `Gone` verdict removes the ID: start that lookup early too.
-                if let Some(&(_, ahead, _)) = merged.get(walked + PREFETCH_AHEAD) {
+                if let Some(&(_, ahead, _)) = walk.get(walked + PREFETCH_AHEAD) {
                     self.ids.prefetch(ahead);
                 }
                 walked += 1;
-                // A resumed entry may have been removed or renewed since it was sorted.
-                match self.live_entry(position) {
-                    Some(current) if current.id == id && current.deadline == deadline => {}
-                    Some(current) if current.id == id && bucket_of(current.deadline) > bucket => {
-                        self.buckets.push(bucket_of(current.deadline), position);
-                        continue;
+                // A resumed entry may have been removed since it was read (then its position may
+                // even hold another lease); anything else read in this call is as read.
+                if validate {
+                    match self.live_entry(position) {
+                        Some(current) if current.id == id && current.deadline == deadline => {}
+                        Some(current) if current.id == id && bucket_of(current.deadline) > bucket => {
+                            self.buckets.push(bucket_of(current.deadline), position);
+                            continue;
+                        }
+                        _ => continue,
                     }
-                    _ => continue,
                 }
                 match check(id) {
                     DueCheck::Gone => {
-                        let entries = &self.entries;
-                        self.ids.remove(id, |p| entries.id_at(p));
+                        self.ids.remove_at(id, position);
                         self.entries.free(position);
                     }
                     verdict => {
@@ -372,12 +392,26 @@ impl ExpiryQueue for BucketQueue {
                     }
                 }
             }
-            if walked < merged.len() {
+            if walked < walk.len() {
                 // Another bucket's ready entries (a later bucket, left by an earlier scan with a
                 // later `now`) go back to plain hints: only one bucket is ever ready.
                 self.spill_ready();
-                self.ready.extend_from_slice(&merged[walked..]);
+                let emptied = std::mem::replace(&mut self.ready, walk);
+                self.ready_start = walked;
                 self.ready_bucket = Some(bucket);
+                // Entries read in this call are current; resumed ones keep their doubt.
+                self.ready_stale = validate;
+                walk = emptied;
+            } else if resumed {
+                self.ready_stale = false;
+            }
+            walk.clear();
+            match origin {
+                Origin::Due => due = walk,
+                Origin::Merged => merged = walk,
+                // Back unless it became the ready list (then `walk` is the empty one it replaced).
+                Origin::Ready if self.ready.capacity() == 0 => self.ready = walk,
+                Origin::Ready => {}
             }
             self.buckets.put_back(bucket, rest);
             cursor = bucket + 1;
@@ -406,7 +440,9 @@ impl ExpiryQueue for BucketQueue {
         self.entries.clear();
         self.buckets.clear();
         self.ready.clear();
+        self.ready_start = 0;
         self.ready_bucket = None;
+        self.ready_stale = false;
     }
 
     fn len(&self) -> usize {
@@ -439,6 +475,14 @@ impl fmt::Debug for BucketQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.sorted_entries().into_iter().map(|(d, id)| (id, d))).finish()
     }
+}
+
+/// Which of the scan's lists a walk borrowed (it goes back there afterwards).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Due,
+    Merged,
+    Ready,
 }
 
 /// Merges two sorted runs into `out`.
