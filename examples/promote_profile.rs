@@ -33,5 +33,8 @@ fn main() {
         copy.promote(start + Duration::from_secs(5), Duration::from_secs(1));
         println!("promote of {n} leases: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(&copy);
+        if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+            rollup.lines().filter(|l| l.starts_with("AnonHugePages")).for_each(|l| println!("{l}"));
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! Owns the design chosen for 1–10 M leases. Three parts:
 //! - an [`EntrySlab`] holding each lease's `(id, deadline)` (the truth) at a position that never
 //!   moves while the entry lives — the entry's [`ExpiryHandle`], kept by the lessor in its lease record;
-//! - an [`IdTable`] from lease ID to that position, for callers that come with an ID only; and
+//! - an [`IdTable`] from lease ID to that position, for callers that come with an ID only (it keeps
+//!   a tag and the position per lease and reads the ID from the slab, so each ID is stored once); and
 //! - *hints*: per time bucket (deadlines rounded **up** to a multiple of [`BUCKET_MS`]), a plain
 //!   `Vec` of positions whose entry may be due in that bucket.
 //!
@@ -13,7 +14,8 @@
 //! frees the entry. Stale hints are sorted out by the scan that reaches their bucket: a hint whose
 //! entry is free is dropped, one whose deadline moved later is moved to that bucket, and the rest —
 //! read with prefetches, so the reads overlap — are sorted by `(deadline, id)`, deduplicated and
-//! walked exactly as etcd's `findExpiredLeases` walks its heap. Rounding up means a bucket never holds
+//! walked exactly as etcd's `findExpiredLeases` walks its heap (a scan that stops at its limit keeps
+//! the bucket's sorted remainder and the next one walks on from there). Rounding up means a bucket never holds
 //! a deadline later than its end, and the sort inside a bucket means nothing is reported early or out
 //! of order. A position may be reused by another lease after a remove; a hint then speaks for that
 //! lease, which is harmless (an extra hint is sorted out like any stale one).

@@ -5,8 +5,11 @@
 //! bucket hints (4 bytes each): a renew by handle and a scan reach the deadline with one read, no ID
 //! lookup. A freed entry reads as ID [`FREE_ID`] with deadline `FOREVER`; since a live lease may have
 //! that ID, [`EntrySlab::is_live`] takes the one position where that lease lives (the caller knows it).
-//! Positions are reused, so a position alone does not name a lease: callers compare the ID.
+//! Positions are reused, so a position alone does not name a lease: callers compare the ID. The
+//! entry is where the lease ID is stored: the ID table keeps only positions and reads IDs here.
+//! Large slabs are advised to use huge pages (`huge_pages.rs`).
 
+use super::huge_pages::advise_huge_pages;
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -44,6 +47,7 @@ impl EntrySlab {
                 // lease unused; an eighth keeps that under 2 and stays amortized O(1) (large
                 // blocks are moved by `mremap`, not copied, on Linux).
                 self.entries.reserve_exact((self.entries.len() / 8).max(GROWTH_MIN));
+                advise_huge_pages(&self.entries);
             }
             self.entries.push(Entry { id, deadline });
             position
@@ -98,6 +102,7 @@ impl EntrySlab {
     /// Makes room for `additional` entries.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.entries.reserve_exact(additional.saturating_sub(self.free.len()));
+        advise_huge_pages(&self.entries);
     }
 
     /// Frees everything, keeping the capacity.

@@ -13,6 +13,7 @@
 //! It keeps no order and offers no iteration that could reach a simulation:
 //! [`IdTable::positions`] is for equality, hashing and `Debug`, which sort what they derive from it.
 
+use super::huge_pages::advise_huge_pages;
 use super::id_hash::mix_id;
 use crate::lease::LeaseId;
 
@@ -52,7 +53,11 @@ impl Default for IdTable {
 
 impl IdTable {
     fn with_capacity(slots: usize) -> IdTable {
-        IdTable { slots: vec![EMPTY_SLOT; slots.max(MIN_CAPACITY)], occupied: 0 }
+        // Advised before the first touch, so the kernel can fault huge pages in directly.
+        let mut table = Vec::with_capacity(slots.max(MIN_CAPACITY));
+        advise_huge_pages(&table);
+        table.resize(slots.max(MIN_CAPACITY), EMPTY_SLOT);
+        IdTable { slots: table, occupied: 0 }
     }
 
     #[inline]

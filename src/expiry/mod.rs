@@ -18,6 +18,7 @@ mod bucket_ring;
 mod buckets;
 mod entry_slab;
 mod etcd_heap;
+mod huge_pages;
 mod id_hash;
 mod id_table;
 mod lazy_heap;

@@ -1,7 +1,7 @@
 //! `stable_sort_by_high_bits`: a least-significant-digit radix sort of packed `u64` keys.
 //!
-//! Owns one bulk-sorting routine for the index's and the lessor's bulk paths (a promote registers
-//! every lease at once): keys pack a sort field above `low_bits` and a payload below (typically an
+//! Owns one bulk-sorting routine for the lessor's bulk path (a promote sorts every lease by expiry
+//! for its pile-up pass): keys pack a sort field above `low_bits` and a payload below (typically an
 //! input position, already ascending). Sorting only the field, stably, orders the keys fully in a
 //! few linear passes over the field's significant bits — several times faster than a comparison
 //! sort at a million keys. Pure: no clock, no randomness.
