@@ -1,14 +1,25 @@
 //! Profiling aid: builds a demoted lessor of 1 M leases (one key each, TTLs as the benches) and
-//! promotes clones of it, printing each promote's wall time. `cargo run --release --example
-//! promote_profile [N] [ROUNDS]`; run under `perf record` to see where promote spends its time.
+//! promotes clones of it, printing each promote's wall time next to a bare walk of the lease map.
+//! `cargo run --release -p leasesim-models --example promote_profile [N] [ROUNDS]`; run it under
+//! `perf record` to see where promote spends its time. (An example of the models package because
+//! the repository's top level holds only the two packages, the tests and the benches.)
 
 use leasesim::lease::{Lessor, LessorConfig};
 use leasesim::time::{Duration, Instant};
 
+/// The positional argument `name`, or `default` when absent; a malformed one ends the run (exit 2).
+fn count_arg<T: std::str::FromStr>(arg: Option<String>, name: &str, default: T) -> T {
+    let Some(arg) = arg else { return default };
+    arg.parse().unwrap_or_else(|_| {
+        eprintln!("promote_profile: {name} must be a whole number, got {arg:?} (usage: promote_profile [N] [ROUNDS])");
+        std::process::exit(2)
+    })
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: i64 = args.next().map_or(1_000_000, |a| a.parse().expect("N: a lease count"));
-    let rounds: usize = args.next().map_or(5, |a| a.parse().expect("ROUNDS: a count"));
+    let n: i64 = count_arg(args.next(), "N", 1_000_000);
+    let rounds: usize = count_arg(args.next(), "ROUNDS", 5);
     let start = Instant::from_ms(1_000_000);
     let mut lessor = Lessor::<leasesim::expiry::BucketQueue>::new(LessorConfig::server_defaults());
     lessor.promote(start, Duration::ZERO);
