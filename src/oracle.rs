@@ -12,8 +12,8 @@ use std::fmt;
 
 use crate::digest::Digest;
 use crate::expiry::ExpiryQueue;
-use crate::kv::{Key, Kv, Revision};
-use crate::lease::{LeaseId, Lessor, NO_LEASE, RevokeTicket};
+use crate::kv::{Key, KeyValue, Kv, Revision};
+use crate::lease::{Lease, LeaseId, Lessor, NO_LEASE, RevokeTicket};
 use crate::small_map::{INLINE_MAX, SmallMap};
 use crate::time::{Duration, Instant};
 
@@ -92,7 +92,15 @@ pub type Verdict = Result<(), Violation>;
 /// `no_key_outlives_its_lease` (state part): every key bound to a lease in the KV is bound to a
 /// lease that exists and lists it, and every key a lease lists is in the KV bound to that lease.
 pub fn check_attachments<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv) -> Verdict {
-    check_attachments_of(lessor, kv, kv.iter().map(|(key, _)| key.as_str()), lessor.leases_by_id().map(|l| l.id))
+    // Walks the KV's and the lessor's entries as they are (no lookup of what is in hand): a model
+    // checker runs this after every command.
+    for (key, kv_entry) in kv.iter() {
+        check_key_attachment(lessor, key, kv_entry)?;
+    }
+    for lease in lessor.leases_by_id() {
+        check_lease_attachments(kv, lease)?;
+    }
+    Ok(())
 }
 
 /// [`check_attachments`] restricted to some keys and leases (those a step touched, for callers
@@ -104,35 +112,44 @@ pub fn check_attachments_of<'k, Q: ExpiryQueue>(
     leases: impl IntoIterator<Item = LeaseId>,
 ) -> Verdict {
     for key in keys {
-        let Some(kv_entry) = kv.get(key) else { continue };
-        if kv_entry.lease == NO_LEASE {
-            continue;
-        }
-        match lessor.lookup(kv_entry.lease) {
-            None => {
-                return Err(Violation::new(
-                    NO_KEY_OUTLIVES_ITS_LEASE,
-                    format!("key {key:?} is still attached to lease {} which is gone", kv_entry.lease),
-                ));
-            }
-            Some(lease) if !lease.keys.contains(key) => {
-                return Err(Violation::new(
-                    NO_KEY_OUTLIVES_ITS_LEASE,
-                    format!("key {key:?} names lease {} but the lease does not list it", lease.id),
-                ));
-            }
-            Some(_) => {}
+        if let Some(kv_entry) = kv.get(key) {
+            check_key_attachment(lessor, key, kv_entry)?;
         }
     }
     for id in leases {
-        let Some(lease) = lessor.lookup(id) else { continue };
-        for key in &lease.keys {
-            if kv.get(key).map(|e| e.lease) != Some(lease.id) {
-                return Err(Violation::new(
-                    NO_KEY_OUTLIVES_ITS_LEASE,
-                    format!("lease {} lists key {key:?} which the KV does not bind to it", lease.id),
-                ));
-            }
+        if let Some(lease) = lessor.lookup(id) {
+            check_lease_attachments(kv, lease)?;
+        }
+    }
+    Ok(())
+}
+
+/// A key the KV holds: if it is bound to a lease, that lease exists and lists it.
+fn check_key_attachment<Q: ExpiryQueue>(lessor: &Lessor<Q>, key: &str, kv_entry: &KeyValue) -> Verdict {
+    if kv_entry.lease == NO_LEASE {
+        return Ok(());
+    }
+    match lessor.lookup(kv_entry.lease) {
+        None => Err(Violation::new(
+            NO_KEY_OUTLIVES_ITS_LEASE,
+            format!("key {key:?} is still attached to lease {} which is gone", kv_entry.lease),
+        )),
+        Some(lease) if !lease.keys.contains(key) => Err(Violation::new(
+            NO_KEY_OUTLIVES_ITS_LEASE,
+            format!("key {key:?} names lease {} but the lease does not list it", lease.id),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A lease the lessor holds: every key it lists is in the KV, bound to it.
+fn check_lease_attachments(kv: &Kv, lease: &Lease) -> Verdict {
+    for key in &lease.keys {
+        if kv.get(key).map(|e| e.lease) != Some(lease.id) {
+            return Err(Violation::new(
+                NO_KEY_OUTLIVES_ITS_LEASE,
+                format!("lease {} lists key {key:?} which the KV does not bind to it", lease.id),
+            ));
         }
     }
     Ok(())
@@ -222,7 +239,7 @@ fn replicated_state<'a, Q: ExpiryQueue>(
     kv: &'a Kv,
     compare_remaining_ttl: bool,
 ) -> ReplicatedState<'a> {
-    let remaining = |l: &crate::lease::Lease| if compare_remaining_ttl { l.remaining_ttl_s } else { 0 };
+    let remaining = |l: &Lease| if compare_remaining_ttl { l.remaining_ttl_s } else { 0 };
     ReplicatedState {
         leases: lessor.leases_by_id().map(|l| (l.id, l.ttl_s, remaining(l), l.keys.iter().collect())).collect(),
         kv,
