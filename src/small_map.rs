@@ -1,12 +1,12 @@
 //! `SmallMap` and `SmallSet`: ordered maps and sets that keep up to `N` entries inline (a sorted
 //! array inside the value: no heap allocation, so cloning one is a copy) and move to a `BTreeMap`
 //! beyond that. The lessor, the KV, the replayer and the history keep their collections in these:
-//! at a model checker's bounds (two or three leases and keys) a whole member is cloned, hashed and
+//! at the lessor model's bounds (two leases, two keys) a whole member is cloned, hashed and
 //! dropped without touching the allocator, once per generated state; at a million leases the same
 //! code runs on the `BTreeMap`.
 //!
-//! Iteration is in key order in both forms, and equality, ordering and hashing are those of the
-//! sorted entries, so two maps with the same entries are equal and hash alike whichever form they
+//! Iteration is in key order in both forms, and equality and hashing are those of the sorted
+//! entries, so two maps with the same entries are equal and hash alike whichever form they
 //! are in (a map does not move back inline when it shrinks).
 
 use std::borrow::Borrow;
