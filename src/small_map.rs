@@ -430,11 +430,7 @@ impl<T, const N: usize> IntoIterator for SmallSet<T, N> {
     type IntoIter = std::iter::Map<IntoIter<T, (), N>, fn((T, ())) -> T>;
     fn into_iter(self) -> Self::IntoIter {
         let members: fn((T, ())) -> T = |(member, ())| member;
-        let entries = match self.map.repr {
-            Repr::Inline(entries) => IntoIter::Inline(entries.into_iter()),
-            Repr::Spilled(map) => IntoIter::Spilled(map.into_iter()),
-        };
-        entries.map(members)
+        self.map.into_iter().map(members)
     }
 }
 
