@@ -113,9 +113,8 @@ struct CommandTable {
 
 impl CommandTable {
     fn new(config: &TraceConfig, bounds: &LessorBounds) -> CommandTable {
-        let all = std::cell::RefCell::new(Vec::new());
-        let shared = |command: Command| {
-            let mut all = all.borrow_mut();
+        let mut all = Vec::new();
+        let mut shared = |command: Command| {
             all.push(command);
             LessorAction(u16::try_from(all.len() - 1).expect("fewer than 65,536 commands in a model's bounds"))
         };
@@ -148,7 +147,7 @@ impl CommandTable {
         let lose_revokes = shared(Command::LoseRevokes { count: 1 });
         let promote = shared(Command::Promote { extend: config.election_timeout });
         let restart = shared(Command::Restart);
-        CommandTable { all: all.into_inner(), leases, keys, demote, advance, lose_revokes, promote, restart }
+        CommandTable { all, leases, keys, demote, advance, lose_revokes, promote, restart }
     }
 }
 
