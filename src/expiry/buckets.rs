@@ -130,6 +130,23 @@ impl BucketQueue {
         self.buckets.push(bucket, position);
     }
 
+    /// `id`'s entry set to `deadline`, or a new entry for it; answers its position and whether it
+    /// is new (a new entry has no hint yet: the caller adds it).
+    #[inline]
+    fn set_or_alloc(&mut self, id: LeaseId, deadline: Instant) -> (u32, bool) {
+        match self.ids.lookup(id, |p| self.entries.id_at(p)) {
+            Ok(position) => {
+                self.set_deadline(position, deadline);
+                (position, false)
+            }
+            Err(vacant) => {
+                let position = self.entries.alloc(id, deadline);
+                self.ids.insert(id, position, vacant);
+                (position, true)
+            }
+        }
+    }
+
     /// Hints the new entries at `positions` (each at its deadline's bucket) in bulk: the hints per
     /// bucket are counted first, so each bucket is allocated once at its final size and the ring
     /// exists before the first push, instead of growing tens of thousands of bucket vectors (and
@@ -221,18 +238,11 @@ impl ExpiryQueue for BucketQueue {
 
     #[inline]
     fn upsert_handle(&mut self, id: LeaseId, deadline: Instant) -> ExpiryHandle {
-        match self.ids.lookup(id, |p| self.entries.id_at(p)) {
-            Ok(position) => {
-                self.set_deadline(position, deadline);
-                ExpiryHandle(position)
-            }
-            Err(vacant) => {
-                let position = self.entries.alloc(id, deadline);
-                self.ids.insert(id, position, vacant);
-                self.hint_new(position, deadline);
-                ExpiryHandle(position)
-            }
+        let (position, new) = self.set_or_alloc(id, deadline);
+        if new {
+            self.hint_new(position, deadline);
         }
+        ExpiryHandle(position)
     }
 
     #[inline]
@@ -266,20 +276,12 @@ impl ExpiryQueue for BucketQueue {
             if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
                 self.ids.prefetch(ahead);
             }
-            let position = match self.ids.lookup(id, |p| self.entries.id_at(p)) {
-                Ok(position) => {
-                    // A registered or repeated ID: as `upsert` (a new entry's hint follows from its
-                    // final deadline; an extra hint is harmless).
-                    self.set_deadline(position, deadline);
-                    position
-                }
-                Err(vacant) => {
-                    let position = self.entries.alloc(id, deadline);
-                    self.ids.insert(id, position, vacant);
-                    new_positions.push(position);
-                    position
-                }
-            };
+            // A registered or repeated ID is set as `upsert` sets it (a new entry's hint follows
+            // from its final deadline; an extra hint is harmless).
+            let (position, new) = self.set_or_alloc(id, deadline);
+            if new {
+                new_positions.push(position);
+            }
             handles.push(ExpiryHandle(position));
         }
         self.hint_new_in_bulk(&new_positions);
