@@ -10,7 +10,7 @@ mod cli;
 /// state per transition, and glibc's malloc and free were over a third of its instructions
 /// (callgrind on `check lessor`). The allocator decides no outcome: runs stay deterministic.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: leasesim_models::allocator::Allocator = leasesim_models::allocator::Allocator;
 
 use clap::{Parser, Subcommand};
 use leasesim::bugs::{Bug, Bugs};

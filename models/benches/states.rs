@@ -5,7 +5,7 @@
 //! one BFS thread (one iteration well under a second), at its default ≤ 6 actions on one and on two
 //! threads (what `leasesim check lessor` runs; with two threads the number of states generated
 //! varies a little with the visiting order, the throughput uses one run's count), and the cluster
-//! model with checkpointing off. It uses the CLI's allocator (mimalloc), so its figures are
+//! model with checkpointing off. It uses the CLI's allocator (`leasesim_models::allocator`, mimalloc), so its figures are
 //! `leasesim check`'s. For scale, `checker-floor` runs stateright's BFS over a trivial model (six
 //! digits, each action bumps one): what the checker itself costs per state.
 
@@ -16,7 +16,7 @@ use leasesim_models::cluster::ClusterModel;
 use leasesim_models::lessor::LessorModel;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: leasesim_models::allocator::Allocator = leasesim_models::allocator::Allocator;
 
 /// Six decimal digits; action `i` increments digit `i` modulo 10: 10^6 states, 6 actions each.
 struct Digits;

@@ -9,15 +9,19 @@
 use std::fmt;
 use std::hash::Hash;
 
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use stateright::{Checker, CheckerBuilder, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 
+use crate::bfs;
 use crate::verdict::Judged;
 
 /// How the state space is explored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
-    /// Breadth-first, exhaustive within the bounds (and `depth_max`).
+    /// Breadth-first, exhaustive within the bounds (and `depth_max`): our level-synchronous
+    /// checker (`crate::bfs`), whose result does not depend on the number of threads.
     Bfs,
+    /// stateright's own breadth-first checker, for cross-checking `Bfs` (same counts).
+    StaterightBfs,
     /// Depth-first, exhaustive within the bounds (and `depth_max`).
     Dfs,
     /// Uniform random walks from a seed, until `sim_state_count` states.
@@ -25,10 +29,11 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::Bfs, Strategy::Dfs, Strategy::Sim];
+    pub const ALL: [Strategy; 4] = [Strategy::Bfs, Strategy::StaterightBfs, Strategy::Dfs, Strategy::Sim];
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Bfs => "bfs",
+            Strategy::StaterightBfs => "stateright-bfs",
             Strategy::Dfs => "dfs",
             Strategy::Sim => "sim",
         }
@@ -44,10 +49,10 @@ impl fmt::Display for Strategy {
 impl std::str::FromStr for Strategy {
     type Err = String;
     fn from_str(text: &str) -> Result<Strategy, String> {
-        Strategy::ALL
-            .into_iter()
-            .find(|s| s.name() == text)
-            .ok_or_else(|| format!("unknown strategy `{text}`; known strategies: bfs, dfs, sim"))
+        Strategy::ALL.into_iter().find(|s| s.name() == text).ok_or_else(|| {
+            let known: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown strategy `{text}`; known strategies: {}", known.join(", "))
+        })
     }
 }
 
@@ -145,6 +150,26 @@ where
     M::State: Clone + fmt::Debug + Hash + PartialEq + Send + Sync + Judged,
     M::Action: Clone + fmt::Debug + PartialEq + Send + Sync,
 {
+    match options.strategy {
+        Strategy::Bfs => run_bfs(&model, options),
+        Strategy::StaterightBfs => report(stateright_checker(model, options).spawn_bfs().join()),
+        Strategy::Dfs => report(stateright_checker(model, options).spawn_dfs().join()),
+        Strategy::Sim => report(
+            stateright_checker(model, options)
+                .target_state_count(options.sim_state_count)
+                .spawn_simulation(options.sim_seed, UniformChooser)
+                .join(),
+        ),
+    }
+}
+
+/// stateright's checker for `model` under `options` (every strategy but `bfs`).
+fn stateright_checker<M>(model: M, options: &CheckOptions) -> CheckerBuilder<M>
+where
+    M: Model + Send + Sync + 'static,
+    M::State: Clone + fmt::Debug + Hash + PartialEq + Send + Sync,
+    M::Action: Clone + fmt::Debug + PartialEq + Send + Sync,
+{
     let finish_when = if options.stop_at_first_of.is_empty() {
         HasDiscoveries::All
     } else {
@@ -155,19 +180,33 @@ where
         // stateright counts the initial state as depth 1 and does not expand states at the target.
         builder = builder.target_max_depth(actions_max + 2);
     }
-    if let (Some(states_max), Strategy::Bfs | Strategy::Dfs) = (options.states_max, options.strategy) {
+    if let (Some(states_max), Strategy::StaterightBfs | Strategy::Dfs) = (options.states_max, options.strategy) {
         builder = builder.target_state_count(states_max);
     }
-    match options.strategy {
-        Strategy::Bfs => report(builder.spawn_bfs().join()),
-        Strategy::Dfs => report(builder.spawn_dfs().join()),
-        Strategy::Sim => report(
-            builder
-                .target_state_count(options.sim_state_count)
-                .spawn_simulation(options.sim_seed, UniformChooser)
-                .join(),
-        ),
-    }
+    builder
+}
+
+/// `run` for the `bfs` strategy: our level-synchronous checker (`crate::bfs`).
+fn run_bfs<M>(model: &M, options: &CheckOptions) -> CheckReport<M>
+where
+    M: Model + Sync,
+    M::State: Clone + Hash + PartialEq + Send + Sync,
+    M::Action: Clone + PartialEq,
+{
+    let bounds = bfs::Bounds {
+        depth_target: options.actions_max.map(|actions_max| actions_max + 2),
+        states_target: options.states_max,
+        stop_at_first_of: options.stop_at_first_of.clone(),
+        threads: options.threads,
+    };
+    let outcome = bfs::search(model, &bounds);
+    let verdicts = model
+        .properties()
+        .into_iter()
+        .zip(outcome.discoveries)
+        .map(|(p, discovery)| PropertyVerdict { name: p.name, expectation: p.expectation, discovery })
+        .collect();
+    CheckReport { states: outcome.states, unique_states: outcome.unique_states, depth_max: outcome.depth_max, verdicts }
 }
 
 fn report<M, C>(checker: C) -> CheckReport<M>

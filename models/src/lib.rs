@@ -8,6 +8,8 @@
 //!   unordered network of keep-alive replies and per-member clocks within a drift bound.
 //! - [`verdict`]: the property plumbing both models share (a violation recorded in the state,
 //!   one `always` per oracle property).
+//! - [`allocator`]: the binary's and the states bench's global allocator (mimalloc).
+//! - [`bfs`]: the level-synchronous breadth-first checker (the `bfs` strategy).
 //! - [`check`]: running a checker (BFS, DFS, simulation) and collecting a report.
 //! - [`deepen`]: the shortest counterexample by iterative deepening on `target_max_depth`.
 //! - [`export`]: a lessor-model path as a replay trace file.
@@ -17,6 +19,8 @@
 //!
 //! It deliberately owns no lease semantics and no property: those are the core's (`leasesim`).
 
+pub mod allocator;
+pub mod bfs;
 pub mod check;
 pub mod cluster;
 pub mod deepen;

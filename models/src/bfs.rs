@@ -1,0 +1,320 @@
+//! The breadth-first checker behind `leasesim check --strategy bfs`: level by level over any
+//! stateright `Model`, on a few threads, with the same counts as stateright's own BFS and a result
+//! that does not depend on the number of threads.
+//!
+//! Owns the search only: the models, their properties and the report are the caller's. Why not
+//! stateright's `spawn_bfs`: per generated state it clones and grows the action path (a heap
+//! `Vec`), looks up every property's name in a shared map and shares one queue between threads;
+//! its discoveries depend on the threads' interleaving, and a later one overwrites an earlier one.
+//! Here a level is expanded in fixed chunks that threads take in turn, every successor is looked
+//! up in the set of earlier levels' fingerprints (read-only while the level runs), and the
+//! survivors are merged in chunk order, so the next level, the parent links and the discoveries
+//! are the same on one thread or many. A state keeps a parent link (8 bytes) instead of a path.
+//!
+//! Semantics, kept equal to stateright 0.31's BFS so that counts agree (a test runs both):
+//! - the initial states are at depth 1; `depth_target` is stateright's `target_max_depth`: states
+//!   at that depth are generated and counted but neither checked nor expanded;
+//! - `states` counts the initial states and every generated successor within the boundary,
+//!   duplicates included; `unique_states` counts distinct fingerprints;
+//! - an `always` property is discovered by a state where it is false, a `sometimes` one by a state
+//!   where it is true; `Eventually` properties are not supported (none of our models has one).
+//!
+//! Differences, each on purpose: the discovery of a property is the first state in BFS order (so
+//! the shortest path, and the same on every run), and a level whose discoveries complete the
+//! `stop_at_first_of` set (or every property) is not expanded. `states_target` stops between
+//! chunks, so how far past it a run goes depends on the threads' timing.
+//!
+//! It reads no clock; it spawns scoped threads per pass.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use stateright::{Expectation, Model, Path};
+
+/// States per chunk: small enough that two threads share a level of a few hundred states, large
+/// enough that taking a chunk (one atomic add, one lock) costs nothing per state.
+const CHUNK_STATES: usize = 64;
+
+/// How far a search goes.
+#[derive(Clone, Debug, Default)]
+pub struct Bounds {
+    /// stateright's `target_max_depth`: the depth (initial states at 1) at which states are no
+    /// longer checked or expanded.
+    pub depth_target: Option<usize>,
+    /// Stop (between chunks) once this many states are generated.
+    pub states_target: Option<usize>,
+    /// Stop after the level in which any of these properties is discovered (empty: after the
+    /// level in which every property is).
+    pub stop_at_first_of: Vec<&'static str>,
+    pub threads: usize,
+}
+
+/// What a search found.
+pub struct Outcome<M: Model> {
+    pub states: usize,
+    pub unique_states: usize,
+    /// The depth of the deepest level reached (initial states at 1), as stateright reports it.
+    pub depth_max: usize,
+    /// Per property, in the model's order: the first discovery in BFS order.
+    pub discoveries: Vec<Option<Path<M::State, M::Action>>>,
+}
+
+/// A state's parent: its index in the previous level (for an initial state, its index among the
+/// initial states) and the index of the action in the parent's `actions`.
+#[derive(Clone, Copy)]
+struct Link {
+    parent: u32,
+    action: u32,
+}
+
+/// A successor that is new to the earlier levels; the merge decides if it is new to its own. A
+/// successor at the target depth is neither checked nor expanded: only its fingerprint is kept.
+struct Candidate<S> {
+    fingerprint: u64,
+    link: Link,
+    state: Option<S>,
+}
+
+/// The fingerprints are already hashes: the set uses them as they are.
+#[derive(Default)]
+struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 fingerprints are hashed")
+    }
+    fn write_u64(&mut self, fingerprint: u64) {
+        self.0 = fingerprint;
+    }
+}
+
+type Seen = HashSet<u64, BuildHasherDefault<FingerprintHasher>>;
+
+/// A state's fingerprint: ahash with stateright's fixed keys, so runs are repeatable.
+fn fingerprint<S: Hash>(state: &S) -> u64 {
+    ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0).hash_one(state)
+}
+
+/// Runs `f(chunk)` for every chunk index below `chunk_count` on `threads` threads (inline on
+/// one), each index once, until `stop` is set.
+fn for_each_chunk(threads: usize, chunk_count: usize, stop: &AtomicBool, f: impl Fn(usize) + Sync) {
+    let next = AtomicUsize::new(0);
+    let work = || {
+        while !stop.load(Ordering::Relaxed) {
+            let chunk = next.fetch_add(1, Ordering::Relaxed);
+            if chunk >= chunk_count {
+                break;
+            }
+            f(chunk);
+        }
+    };
+    let helpers = threads.min(chunk_count).saturating_sub(1);
+    if helpers == 0 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(work);
+            }
+            work();
+        });
+    }
+}
+
+/// Breadth-first search of `model` within `bounds`.
+pub fn search<M>(model: &M, bounds: &Bounds) -> Outcome<M>
+where
+    M: Model + Sync,
+    M::State: Clone + Hash + PartialEq + Send + Sync,
+    M::Action: Clone + PartialEq,
+{
+    let properties = model.properties();
+    assert!(
+        properties.iter().all(|p| p.expectation != Expectation::Eventually),
+        "the level-synchronous BFS does not check `eventually` properties"
+    );
+    let stops: Vec<bool> = properties
+        .iter()
+        .map(|p| bounds.stop_at_first_of.is_empty() || bounds.stop_at_first_of.contains(&p.name))
+        .collect();
+    let threads = bounds.threads.max(1);
+    let init_states: Vec<M::State> = model.init_states().into_iter().filter(|s| model.within_boundary(s)).collect();
+
+    let mut seen = Seen::default();
+    let mut states = init_states.len();
+    // Level 0 keeps the first of equal initial states, as stateright's fingerprint set does.
+    let mut links: Vec<Vec<Link>> = vec![Vec::new()];
+    let mut frontier: Vec<Mutex<Vec<M::State>>> = Vec::new();
+    let mut last = Vec::new();
+    for (index, state) in init_states.iter().enumerate() {
+        if seen.insert(fingerprint(state)) {
+            links[0].push(Link { parent: index as u32, action: u32::MAX });
+            push_chunked(&mut frontier, &mut last, state.clone());
+        }
+    }
+    flush_chunk(&mut frontier, &mut last);
+
+    let mut found: Vec<Option<(usize, usize)>> = vec![None; properties.len()];
+    let mut depth_max = 0;
+    let stop = AtomicBool::new(false);
+    for depth in 1.. {
+        let level = depth - 1;
+        if frontier.is_empty() {
+            break;
+        }
+        depth_max = depth;
+        if bounds.depth_target.is_some_and(|target| depth >= target) {
+            break;
+        }
+
+        // Check: per property not yet discovered, the first state of this level that discovers it.
+        let firsts: Vec<AtomicUsize> = properties.iter().map(|_| AtomicUsize::new(usize::MAX)).collect();
+        let open: Vec<usize> = (0..properties.len()).filter(|&p| found[p].is_none()).collect();
+        if !open.is_empty() {
+            for_each_chunk(threads, frontier.len(), &AtomicBool::new(false), |chunk| {
+                let states = frontier[chunk].lock().expect("no checker thread panics");
+                for (offset, state) in states.iter().enumerate() {
+                    for &p in &open {
+                        let property = &properties[p];
+                        let holds = (property.condition)(model, state);
+                        if holds == (property.expectation == Expectation::Sometimes) {
+                            firsts[p].fetch_min(chunk * CHUNK_STATES + offset, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        for (p, first) in firsts.iter().enumerate() {
+            let index = first.load(Ordering::Relaxed);
+            if index != usize::MAX {
+                found[p] = Some((level, index));
+            }
+        }
+        let done = if bounds.stop_at_first_of.is_empty() {
+            found.iter().all(Option::is_some)
+        } else {
+            found.iter().zip(&stops).any(|(f, &s)| s && f.is_some())
+        };
+        if done {
+            break;
+        }
+
+        // Expand: every chunk's successors that earlier levels have not seen, in chunk order.
+        let keep_states = bounds.depth_target.is_none_or(|target| depth + 1 < target);
+        let outputs: Vec<Mutex<Vec<Candidate<M::State>>>> = frontier.iter().map(|_| Mutex::new(Vec::new())).collect();
+        let generated = AtomicUsize::new(states);
+        for_each_chunk(threads, frontier.len(), &stop, |chunk| {
+            let parents = std::mem::take(&mut *frontier[chunk].lock().expect("no checker thread panics"));
+            let mut out = Vec::with_capacity(parents.len() * 4);
+            let mut actions = Vec::new();
+            let mut count = 0;
+            for (offset, parent) in parents.iter().enumerate() {
+                model.actions(parent, &mut actions);
+                for (action_index, action) in actions.drain(..).enumerate() {
+                    let Some(state) = model.next_state(parent, action) else { continue };
+                    if !model.within_boundary(&state) {
+                        continue;
+                    }
+                    count += 1;
+                    let fingerprint = fingerprint(&state);
+                    if !seen.contains(&fingerprint) {
+                        let link = Link { parent: (chunk * CHUNK_STATES + offset) as u32, action: action_index as u32 };
+                        out.push(Candidate { fingerprint, link, state: keep_states.then_some(state) });
+                    }
+                }
+            }
+            drop(parents);
+            *outputs[chunk].lock().expect("no checker thread panics") = out;
+            let total = generated.fetch_add(count, Ordering::Relaxed) + count;
+            if bounds.states_target.is_some_and(|target| total >= target) {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        states = generated.into_inner();
+
+        // Merge: the first candidate of each fingerprint joins the next level.
+        let mut next = Vec::new();
+        let mut level_links = Vec::new();
+        let mut last_level_len = 0;
+        for output in outputs {
+            for candidate in output.into_inner().expect("no checker thread panics") {
+                if seen.insert(candidate.fingerprint) {
+                    level_links.push(candidate.link);
+                    match candidate.state {
+                        Some(state) => push_chunked(&mut next, &mut last, state),
+                        None => last_level_len += 1,
+                    }
+                }
+            }
+        }
+        flush_chunk(&mut next, &mut last);
+        links.push(level_links);
+        frontier = next;
+        if last_level_len > 0 {
+            depth_max = depth + 1; // the target depth, reached but not expanded
+        }
+        if stop.load(Ordering::Relaxed) || !keep_states {
+            break;
+        }
+    }
+
+    let discoveries =
+        found.iter().map(|f| f.map(|(level, index)| path_to(model, &init_states, &links, level, index))).collect();
+    Outcome { states, unique_states: seen.len(), depth_max, discoveries }
+}
+
+/// Appends `state` to the chunk being filled, starting a new one when it is full.
+fn push_chunked<S>(chunks: &mut Vec<Mutex<Vec<S>>>, last: &mut Vec<S>, state: S) {
+    if last.len() == CHUNK_STATES {
+        flush_chunk(chunks, last);
+    }
+    if last.capacity() == 0 {
+        last.reserve_exact(CHUNK_STATES);
+    }
+    last.push(state);
+}
+
+fn flush_chunk<S>(chunks: &mut Vec<Mutex<Vec<S>>>, last: &mut Vec<S>) {
+    if !last.is_empty() {
+        chunks.push(Mutex::new(std::mem::take(last)));
+    }
+}
+
+/// The path from an initial state to state `index` of `level`, replayed through the model.
+fn path_to<M>(
+    model: &M,
+    init_states: &[M::State],
+    links: &[Vec<Link>],
+    level: usize,
+    index: usize,
+) -> Path<M::State, M::Action>
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    let mut action_indices = Vec::with_capacity(level);
+    let mut index = index;
+    for level_links in links[1..=level].iter().rev() {
+        let link = level_links[index];
+        action_indices.push(link.action as usize);
+        index = link.parent as usize;
+    }
+    let init = init_states[links[0][index].parent as usize].clone();
+    let mut state = init.clone();
+    let mut actions = Vec::with_capacity(level);
+    let mut offered = Vec::new();
+    for &action_index in action_indices.iter().rev() {
+        model.actions(&state, &mut offered);
+        let action = offered.swap_remove(action_index);
+        offered.clear();
+        state = model.next_state(&state, action.clone()).expect("a recorded action is enabled");
+        actions.push(action);
+    }
+    Path::from_actions(model, init, &actions).expect("a recorded path replays")
+}
