@@ -53,8 +53,9 @@ enum Command {
     Check {
         #[command(flatten)]
         model: ModelArgs,
-        /// How to explore: bfs, dfs or sim (random walks).
-        #[arg(long, value_name = "bfs|dfs|sim", default_value = "bfs")]
+        /// How to explore: bfs, stateright-bfs (stateright's own BFS, to cross-check), dfs or sim
+        /// (random walks).
+        #[arg(long, value_name = "bfs|stateright-bfs|dfs|sim", default_value = "bfs")]
         strategy: leasesim_models::check::Strategy,
         /// Explore paths of at most D actions (default: the model's own bounds only).
         #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]

@@ -37,6 +37,10 @@ use stateright::{Expectation, Model, Path};
 /// enough that taking a chunk (one atomic add, one lock) costs nothing per state.
 const CHUNK_STATES: usize = 64;
 
+/// Room for this many new successors per state in a chunk's output, so that it rarely grows (a
+/// grown output is copied; a lessor-model state offers up to about 20 actions).
+const CANDIDATES_PER_STATE: usize = 16;
+
 /// How far a search goes.
 #[derive(Clone, Debug, Default)]
 pub struct Bounds {
@@ -210,7 +214,7 @@ where
         let generated = AtomicUsize::new(states);
         for_each_chunk(threads, frontier.len(), &stop, |chunk| {
             let parents = std::mem::take(&mut *frontier[chunk].lock().expect("no checker thread panics"));
-            let mut out = Vec::with_capacity(parents.len() * 4);
+            let mut out = Vec::with_capacity(parents.len() * CANDIDATES_PER_STATE);
             let mut actions = Vec::new();
             let mut count = 0;
             for (offset, parent) in parents.iter().enumerate() {

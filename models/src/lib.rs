@@ -11,7 +11,7 @@
 //! - [`allocator`]: the binary's and the states bench's global allocator (mimalloc).
 //! - [`bfs`]: the level-synchronous breadth-first checker (the `bfs` strategy).
 //! - [`check`]: running a checker (BFS, DFS, simulation) and collecting a report.
-//! - [`deepen`]: the shortest counterexample by iterative deepening on `target_max_depth`.
+//! - [`shortest`]: the shortest counterexample of one property (one run of [`bfs`]).
 //! - [`export`]: a lessor-model path as a replay trace file.
 //! - [`small_queue`]: the models' expiry index (sorted inline entries: cheap to clone and hash).
 //! - [`zoo`]: the bug-detection matrix: every bug switch through every engine (proptest runs, both
@@ -23,9 +23,9 @@ pub mod allocator;
 pub mod bfs;
 pub mod check;
 pub mod cluster;
-pub mod deepen;
 pub mod export;
 pub mod lessor;
+pub mod shortest;
 pub mod small_queue;
 pub mod verdict;
 pub mod zoo;

@@ -2,15 +2,15 @@
 //! lessor model: for etcd-6570 and etcd-20590, a seed found by a small sweep is minimized; the
 //! minimized run is strictly smaller, still violates the bug's property and replays to it from its
 //! schedule; minimizing twice gives the same result; and the lessor-level replay trace replays to
-//! the same violation and is no longer than the lessor model's shortest counterexample (iterative
-//! deepening) for the same bug.
+//! the same violation and is no longer than the lessor model's shortest counterexample (by
+//! breadth-first search) for the same bug.
 
 use leasesim::bugs::{Bug, Bugs};
 use leasesim::sim::minimize::{Budget, Minimized, minimize_with, trace_commands};
 use leasesim::sim::{SimOptions, replay, sweep};
 use leasesim::trace::replay_trace;
-use leasesim_models::deepen;
 use leasesim_models::lessor::LessorModel;
+use leasesim_models::shortest;
 
 /// Re-runs per minimization: enough for these bugs, small enough for the default test run.
 const BUDGET: Budget = Budget { max_runs: 80, max_rounds: 2 };
@@ -71,7 +71,7 @@ fn minimized(bug: Bug, twice: bool) -> Minimized {
 /// The replay trace is at least as short as the lessor model's shortest counterexample.
 fn no_longer_than_the_model(bug: Bug, m: &Minimized) {
     let model = LessorModel::new(true, Bugs::only(bug));
-    let shortest = deepen::shortest_counterexample(&model, bug.breaks(), 12).expect("the model finds the bug");
+    let shortest = shortest::shortest_counterexample(&model, bug.breaks(), 12).expect("the model finds the bug");
     let model_len = shortest.into_actions().len();
     let ours = m.after.trace_commands.expect("a replay trace");
     eprintln!("{bug}: replay trace {ours} commands, lessor model's shortest {model_len} actions");

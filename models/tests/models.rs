@@ -3,7 +3,8 @@
 //! counterexample, which is minimal and replays to the same violation; the cluster model finds
 //! etcd 9888 with checkpointing off and not with it on, and the server-side bugs (etcd 13491,
 //! 13675, 15247) with their shortest counterexamples, the correct build holding under the same
-//! bounds.
+//! bounds. The breadth-first checker (`leasesim_models::bfs`) agrees with stateright's own BFS on
+//! the counts, and its result does not depend on the number of threads.
 
 use std::collections::BTreeSet;
 
@@ -13,9 +14,9 @@ use leasesim::time::Duration;
 use leasesim::trace::replay_trace;
 use leasesim_models::check::{self, CheckOptions, CheckReport};
 use leasesim_models::cluster::ClusterModel;
-use leasesim_models::deepen;
 use leasesim_models::export;
 use leasesim_models::lessor::{LessorBounds, LessorModel};
+use leasesim_models::shortest;
 use leasesim_models::zoo::{self, Row};
 use stateright::{Expectation, Model};
 
@@ -35,11 +36,10 @@ fn bfs() -> CheckOptions {
     CheckOptions::bfs().with_threads(2)
 }
 
-/// The lessor model's default: paths of at most `ACTIONS_MAX_DEFAULT` actions. One thread: with
-/// a depth bound, which states are expanded depends on the visiting order, and one BFS thread
-/// visits in a fixed order, so the count is reproducible.
+/// The lessor model's default: paths of at most `ACTIONS_MAX_DEFAULT` actions. The BFS finishes a
+/// level before the next, so the count with a depth bound is the same on any number of threads.
 fn lessor_bfs() -> CheckOptions {
-    CheckOptions { actions_max: Some(LessorModel::ACTIONS_MAX_DEFAULT), ..CheckOptions::bfs() }
+    CheckOptions { actions_max: Some(LessorModel::ACTIONS_MAX_DEFAULT), ..bfs() }
 }
 
 /// Unique states at the default bounds (pinned: a change of the model or the core shows here).
@@ -62,7 +62,7 @@ fn lessor_model_without_checkpointing_holds_everything() {
 /// The cluster model's shortest violation of `promote_extension_bounded`, as action lines.
 fn shortest_9888(checkpointing: bool) -> Vec<String> {
     let model = ClusterModel::new(checkpointing, Bugs::NONE);
-    let shortest = deepen::shortest_counterexample(&model, oracle::PROMOTE_EXTENSION_BOUNDED, 10).expect("found");
+    let shortest = shortest::shortest_counterexample(&model, oracle::PROMOTE_EXTENSION_BOUNDED, 10).expect("found");
     shortest.into_actions().iter().map(|a| a.to_string()).collect()
 }
 
@@ -95,9 +95,10 @@ fn cluster_model_finds_etcd_9888_without_checkpointing_and_only_that() {
     let report = check::run(ClusterModel::new(false, Bugs::NONE), &bfs());
     let violated: BTreeSet<&str> = report.violations().map(|v| v.name).collect();
     assert_eq!(violated, BTreeSet::from([oracle::PROMOTE_EXTENSION_BOUNDED]));
-    // Grant (the leader applies it at once: a keep-alive waits for that), two ticks (1 s before
-    // its deadline), a new leader: full TTL again.
-    assert_eq!(shortest_9888(false), ["grant c0", "keepalive c0", "tick", "tick", "elect m1"]);
+    // Grant, the leader applies it, two ticks (1 s before its deadline), a new leader: full TTL
+    // again. (The first of the 5-action paths in BFS order; grant, keep-alive, tick, tick, elect is
+    // another.)
+    assert_eq!(shortest_9888(false), ["grant c0", "apply m0", "tick", "tick", "elect m1"]);
 }
 
 /// With `bug` on, the zoo's cluster model for the bug (`zoo::expect::cluster_bounds`) violates the
@@ -108,7 +109,7 @@ fn assert_cluster_finds_minimally(bug: Bug, expected: &[&str]) {
     let row = Row::Bug(bug);
     let model = zoo::expect::cluster_model(row);
     let property = bug.breaks();
-    let shortest = deepen::shortest_counterexample(&model, property, expected.len() + 2)
+    let shortest = shortest::shortest_counterexample(&model, property, expected.len() + 2)
         .unwrap_or_else(|| panic!("{bug}: no violation of {property}"));
     let actions: Vec<String> = shortest.clone().into_actions().iter().map(|a| a.to_string()).collect();
     assert_eq!(actions, expected, "{bug}: {:?}", check::violation_of::<ClusterModel>(&shortest));
@@ -165,7 +166,7 @@ fn assert_bug_found_minimally(bug: Bug, expected_len: usize) {
 #[track_caller]
 fn assert_found_minimally(model: LessorModel, bug: Bug, expected_len: usize) {
     let property = bug.breaks();
-    let shortest = deepen::shortest_counterexample(&model, property, 12)
+    let shortest = shortest::shortest_counterexample(&model, property, 12)
         .unwrap_or_else(|| panic!("{bug}: no violation of {property} within 12 actions"));
     let len = shortest.clone().into_actions().len();
     let text = export::replay_trace(&model, &shortest, property);
@@ -221,4 +222,54 @@ fn lessor_model_finds_etcd_10693_minimally() {
     };
     let model = LessorModel::with_bounds(true, Bugs::only(Bug::Etcd10693), bounds);
     assert_found_minimally(model, Bug::Etcd10693, 8);
+}
+
+/// What two runs must share to count as the same result: the counts and, per property, the
+/// verdict and the discovery's actions.
+fn summary<M: Model>(report: &CheckReport<M>) -> (usize, usize, usize, Vec<(&'static str, Option<Vec<String>>)>)
+where
+    M::State: Clone,
+    M::Action: Clone + std::fmt::Debug,
+{
+    let verdicts = report
+        .verdicts
+        .iter()
+        .map(|v| (v.name, v.discovery.clone().map(|p| p.into_actions().iter().map(|a| format!("{a:?}")).collect())))
+        .collect();
+    (report.states, report.unique_states, report.depth_max, verdicts)
+}
+
+#[test]
+fn bfs_counts_agree_with_staterights_bfs() {
+    // One stateright thread: with a depth bound, its counts depend on its visiting order.
+    let stateright =
+        |threads| CheckOptions { strategy: check::Strategy::StaterightBfs, threads, ..CheckOptions::bfs() };
+    let lessor_depth = CheckOptions { actions_max: Some(5), ..CheckOptions::bfs() };
+    let ours = check::run(LessorModel::new(true, Bugs::NONE), &lessor_depth);
+    let theirs =
+        check::run(LessorModel::new(true, Bugs::NONE), &CheckOptions { actions_max: Some(5), ..stateright(1) });
+    assert_eq!(
+        (ours.states, ours.unique_states, ours.depth_max),
+        (theirs.states, theirs.unique_states, theirs.depth_max),
+        "lessor model, at most 5 actions"
+    );
+    // Without a depth bound (and no property discovered by all), both explore everything.
+    let ours = check::run(ClusterModel::new(true, Bugs::NONE), &bfs());
+    let theirs = check::run(ClusterModel::new(true, Bugs::NONE), &stateright(2));
+    assert_eq!((ours.states, ours.unique_states), (theirs.states, theirs.unique_states), "cluster model");
+    for (a, b) in ours.verdicts.iter().zip(&theirs.verdicts) {
+        assert_eq!((a.name, a.status()), (b.name, b.status()), "cluster model verdicts");
+    }
+}
+
+#[test]
+fn bfs_result_does_not_depend_on_the_thread_count() {
+    let options = |threads| CheckOptions { actions_max: Some(5), ..CheckOptions::bfs().with_threads(threads) };
+    for bugs in [Bugs::NONE, Bugs::only(Bug::Etcd6570)] {
+        let one = summary(&check::run(LessorModel::new(true, bugs), &options(1)));
+        for threads in [2, 3] {
+            let many = summary(&check::run(LessorModel::new(true, bugs), &options(threads)));
+            assert_eq!(one, many, "{threads} threads, bugs {bugs:?}");
+        }
+    }
 }

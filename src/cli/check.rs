@@ -1,6 +1,6 @@
 //! `leasesim check <model>`: model-check the lessor or the cluster model and report states,
 //! unique states, depth, seconds, states/s and each property's verdict; a violated property gets
-//! its counterexample, its shortest counterexample (iterative deepening) and, for the lessor
+//! its counterexample, its shortest counterexample (a breadth-first run) and, for the lessor
 //! model, a `leasesim replay` trace file. Exit 0 when every `always` holds, 1 on a violation.
 //!
 //! Owns wall-clock timing, the terminal and the trace files; the checking is `leasesim_models`'.
@@ -14,9 +14,9 @@ use std::time::Instant as WallClock;
 use leasesim::bugs::Bugs;
 use leasesim_models::check::{self, CheckOptions, Strategy};
 use leasesim_models::cluster::ClusterModel;
-use leasesim_models::deepen;
 use leasesim_models::export;
 use leasesim_models::lessor::LessorModel;
+use leasesim_models::shortest;
 use leasesim_models::verdict::Judged;
 use stateright::{Expectation, Model, Path};
 
@@ -152,13 +152,13 @@ where
         say!("  counterexample ({} actions):", lines.len());
         lines.iter().for_each(|line| say!("  {line}"));
         let started = WallClock::now();
-        let Some(shortest) = deepen::shortest_counterexample(&model, verdict.name, lines.len()) else {
-            eprintln!("error: iterative deepening did not re-find the counterexample of {}", verdict.name);
+        let Some(shortest) = shortest::shortest_counterexample(&model, verdict.name, lines.len()) else {
+            eprintln!("error: the breadth-first search did not re-find the counterexample of {}", verdict.name);
             continue;
         };
         let lines = check::format_path(&model, &shortest);
         say!(
-            "  shortest counterexample ({} actions, iterative deepening, {:.2} s):",
+            "  shortest counterexample ({} actions, breadth-first, {:.2} s):",
             lines.len(),
             started.elapsed().as_secs_f64()
         );

@@ -2,9 +2,9 @@
 //! deterministically — the same row, engine and budget give the same outcome on every machine.
 //!
 //! Each engine is the project's own, reused, not restated: proptest runs of `trace::strategy`
-//! (the property tests' generator), `check::run` and `deepen` over the models, `sim::run` over
+//! (the property tests' generator), `check::run` and `shortest` over the models, `sim::run` over
 //! seeds. Owns only the counting: the effort until the first finding, and the counterexample's
-//! length before and after minimization (proptest's shrinking, iterative deepening). Reads no
+//! length before and after minimization (proptest's shrinking, the shortest path by BFS). Reads no
 //! clock.
 
 use std::cell::{Cell, RefCell};
@@ -21,9 +21,9 @@ use super::expect;
 use super::{Budget, Engine, Row};
 use crate::check::{self, CheckOptions};
 use crate::cluster::ClusterModel;
-use crate::deepen;
 use crate::export;
 use crate::lessor::LessorModel;
+use crate::shortest;
 use crate::verdict::Judged;
 
 /// What one cell found.
@@ -136,7 +136,7 @@ type Exporter<'a, M> = &'a dyn Fn(&stateright::Path<<M as Model>::State, <M as M
 
 /// A single-threaded BFS (a fixed visiting order, so the counts are reproducible) that stops at
 /// the first violation of a counted property or at the budget; then the shortest counterexample
-/// of the row's property by iterative deepening.
+/// of the row's property (`shortest`).
 fn model_cell<M>(
     row: Row,
     model: M,
@@ -176,8 +176,8 @@ where
     let verdict = report.verdict(property).expect("a counted property has a verdict");
     let before = verdict.discovery_len().expect("a violation has a path");
     outcome.before = Some(before);
-    let Some(shortest) = deepen::shortest_counterexample(&model, property, before) else {
-        outcome.detail = format!("iterative deepening did not re-find {property} within {before} actions");
+    let Some(shortest) = shortest::shortest_counterexample(&model, property, before) else {
+        outcome.detail = format!("the breadth-first search did not re-find {property} within {before} actions");
         return outcome;
     };
     let lines: Vec<String> = shortest.clone().into_actions().iter().map(|a| model.format_action(a)).collect();

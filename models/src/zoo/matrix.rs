@@ -220,7 +220,7 @@ impl Matrix {
             "Each cell: ✔ found (a violation of the row's property and no other), the effort until the first \
              finding (proptest cases, model states generated, simulation seeds), wall time, and the \
              counterexample's length before → after minimization (proptest: commands, shrunk; models: actions, \
-             iterative deepening; simulation: schedule items, `sim::minimize`); `— n/e` not expected and nothing \
+             shortest by BFS; simulation: schedule items, `sim::minimize`); `— n/e` not expected and nothing \
              found; `— open` a known gap, nothing found yet; `✔ none` the correct build found nothing; ✘ a \
              cell that is not as expected.\n",
         );
