@@ -77,7 +77,8 @@ mod with_etcd {
         }
     }
 
-    /// How often a run that fell behind the wall-clock budget is retried before giving up.
+    /// How often a run that fell behind the wall-clock budget, or disagreed, is retried before giving
+    /// up (`check_trace_retrying`).
     const SLOW_RETRIES: usize = 2;
 
     fn fail(e: impl std::fmt::Display) -> ExitCode {

@@ -21,7 +21,7 @@ use leasesim::trace::{Command, TraceConfig, parse_trace};
 const SEEDS: std::ops::Range<u64> = 0..50;
 /// Parallel lanes (each with its own etcd): the runs mostly sleep through `advance`.
 const LANES: u64 = 3;
-/// A run that fell behind the wall-clock budget is tried again this often.
+/// A run that fell behind the wall-clock budget, or disagreed, is tried again this often.
 const SLOW_RETRIES: usize = 2;
 /// The spawned etcd's election timeout: minimum TTL 1 s, so the traces can be short.
 const ELECTION_MS: u64 = 500;
