@@ -224,9 +224,11 @@ fn lessor_model_finds_etcd_10693_minimally() {
     assert_found_minimally(model, Bug::Etcd10693, 8);
 }
 
-/// What two runs must share to count as the same result: the counts and, per property, the
-/// verdict and the discovery's actions.
-fn summary<M: Model>(report: &CheckReport<M>) -> (usize, usize, usize, Vec<(&'static str, Option<Vec<String>>)>)
+/// What two runs must share to count as the same result: the counts (states, unique states,
+/// depth) and, per property, the discovery's actions.
+type Summary = (usize, usize, usize, Vec<(&'static str, Option<Vec<String>>)>);
+
+fn summary<M: Model>(report: &CheckReport<M>) -> Summary
 where
     M::State: Clone,
     M::Action: Clone + std::fmt::Debug,
