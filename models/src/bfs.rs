@@ -322,3 +322,91 @@ where
     }
     Path::from_actions(model, init, &actions).expect("a recorded path replays")
 }
+
+#[cfg(test)]
+mod tests {
+    use stateright::{Checker, Property};
+
+    use super::*;
+
+    /// Three digits 0..=4; action `i` bumps digit `i` (none past 4): 125 states, paths up to 12
+    /// actions. `sum_below` is violated first at `sum_below` actions (never at 13); `all_equal_2` is
+    /// found at 6.
+    struct Digits {
+        sum_below: u8,
+    }
+
+    /// A model whose `always` holds, so that every run explores everything.
+    const HOLDS: Digits = Digits { sum_below: 13 };
+
+    impl Model for Digits {
+        type State = [u8; 3];
+        type Action = usize;
+        fn init_states(&self) -> Vec<[u8; 3]> {
+            vec![[0; 3]]
+        }
+        fn actions(&self, digits: &[u8; 3], actions: &mut Vec<usize>) {
+            actions.extend((0..3).filter(|&i| digits[i] < 4));
+        }
+        fn next_state(&self, digits: &[u8; 3], action: usize) -> Option<[u8; 3]> {
+            let mut next = *digits;
+            next[action] += 1;
+            Some(next)
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            vec![
+                Property::always("sum_below", |m: &Digits, d: &[u8; 3]| d.iter().sum::<u8>() < m.sum_below),
+                Property::sometimes("all_equal_2", |_, d: &[u8; 3]| *d == [2, 2, 2]),
+            ]
+        }
+    }
+
+    fn stateright(depth_target: Option<usize>) -> (usize, usize, usize) {
+        let mut builder = HOLDS.checker();
+        if let Some(depth) = depth_target {
+            builder = builder.target_max_depth(depth);
+        }
+        let checker = builder.spawn_bfs().join();
+        (checker.state_count(), checker.unique_state_count(), checker.max_depth())
+    }
+
+    fn bounds(depth_target: Option<usize>, threads: usize) -> Bounds {
+        Bounds { depth_target, states_target: None, stop_at_first_of: Vec::new(), threads }
+    }
+
+    #[test]
+    fn counts_are_staterights_on_any_thread_count() {
+        for depth_target in [None, Some(3), Some(6)] {
+            for threads in 1..=3 {
+                let outcome = search(&HOLDS, &bounds(depth_target, threads));
+                let counts = (outcome.states, outcome.unique_states, outcome.depth_max);
+                assert_eq!(counts, stateright(depth_target), "depth target {depth_target:?}, {threads} threads");
+            }
+        }
+        assert_eq!(search(&HOLDS, &bounds(None, 1)).unique_states, 125);
+    }
+
+    #[test]
+    fn discoveries_are_the_shortest_paths() {
+        let outcome = search(&Digits { sum_below: 4 }, &bounds(None, 2));
+        let lengths: Vec<Option<usize>> =
+            outcome.discoveries.iter().map(|d| d.clone().map(|p| p.into_actions().len())).collect();
+        assert_eq!(lengths, [Some(4), Some(6)]);
+        let violation = outcome.discoveries[0].as_ref().expect("found");
+        assert_eq!(violation.last_state().iter().sum::<u8>(), 4);
+        assert_eq!(*outcome.discoveries[1].as_ref().expect("found").last_state(), [2, 2, 2]);
+    }
+
+    #[test]
+    fn stops_after_the_first_level_with_a_named_discovery() {
+        let model = Digits { sum_below: 4 };
+        let all = search(&HOLDS, &bounds(None, 1));
+        let first = search(&model, &Bounds { stop_at_first_of: vec!["sum_below"], ..bounds(None, 2) });
+        assert!(first.discoveries[0].is_some() && first.discoveries[1].is_none());
+        // Levels 1..=5 (paths of up to 4 actions) were checked, levels 1..=4 expanded.
+        assert_eq!(first.depth_max, 5);
+        assert!(first.states < all.states, "{} < {}", first.states, all.states);
+        let capped = search(&HOLDS, &Bounds { states_target: Some(10), ..bounds(None, 1) });
+        assert!(capped.states >= 10 && capped.states < all.states, "{}", capped.states);
+    }
+}
