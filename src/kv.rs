@@ -29,13 +29,15 @@ pub struct KeyValue {
 }
 
 /// Equality compares everything; the hash leaves out the digest (a function of the keys).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Kv {
     revision: Revision,
     keys: SmallMap<Key, KeyValue, INLINE_MAX>,
     /// Every `(key, version)` as a digest, kept up to date by every put and delete.
     digest: Digest,
 }
+
+crate::clone_in_place!(impl for Kv { revision, keys, digest });
 
 impl std::hash::Hash for Kv {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {

@@ -10,11 +10,13 @@
 //! - [`bugs`]: the named switches that put real etcd bugs back.
 //! - [`trace`]: the trace language and the single-member replayer.
 //! - [`sim`]: the seeded world: clocks, network, raft cluster, clients, faults.
+//! - [`clone_in_place`]: `Clone` with a field-by-field `clone_from`, for model checkers.
 //! - [`ddmin`]: delta debugging, shared by every shrinker.
 //! - [`show`]: a run's event trace drawn as an SVG sequence diagram.
 //! - `conform` (feature `etcd`): the same traces against a live etcd, replies compared.
 
 pub mod bugs;
+pub mod clone_in_place;
 #[cfg(feature = "etcd")]
 pub mod conform;
 pub mod ddmin;

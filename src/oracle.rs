@@ -367,10 +367,12 @@ pub struct LeaseFate {
 pub const STALE_CHECKPOINT_RACE: &str = "a leader change promoted it from a checkpoint older than its last renew";
 
 /// The recorded history that the history properties are judged against.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
 pub struct History {
     leases: SmallMap<LeaseId, LeaseFate, INLINE_MAX>,
 }
+
+crate::clone_in_place!(impl for History { leases });
 
 impl History {
     pub fn new() -> History {

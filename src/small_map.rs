@@ -23,9 +23,17 @@ use smallvec::SmallVec;
 pub const INLINE_MAX: usize = 2;
 
 /// An ordered map, inline up to `N` entries.
-#[derive(Clone)]
 pub struct SmallMap<K, V, const N: usize> {
     repr: Repr<K, V, N>,
+}
+
+impl<K: Clone, V: Clone, const N: usize> Clone for SmallMap<K, V, N> {
+    fn clone(&self) -> Self {
+        SmallMap { repr: self.repr.clone() }
+    }
+    fn clone_from(&mut self, source: &Self) {
+        self.repr.clone_from(&source.repr);
+    }
 }
 
 enum Repr<K, V, const N: usize> {
@@ -48,6 +56,25 @@ impl<K: Clone, V: Clone, const N: usize> Clone for Repr<K, V, N> {
                 Repr::Inline(copy)
             }
             Repr::Spilled(map) => Repr::Spilled(map.clone()),
+        }
+    }
+
+    /// In place when both are inline: entry by entry, each with its own `clone_from`, so cloning
+    /// into a map that already holds entries moves no whole map (see `Replayer::clone_from`).
+    fn clone_from(&mut self, source: &Self) {
+        match (&mut *self, source) {
+            (Repr::Inline(entries), Repr::Inline(from)) => {
+                entries.truncate(from.len());
+                let common = entries.len();
+                for ((key, value), (from_key, from_value)) in entries.iter_mut().zip(from) {
+                    key.clone_from(from_key);
+                    value.clone_from(from_value);
+                }
+                for entry in &from[common..] {
+                    entries.push(entry.clone());
+                }
+            }
+            _ => *self = source.clone(),
         }
     }
 }
@@ -389,9 +416,18 @@ impl<K: Ord + fmt::Debug, V: fmt::Debug, const N: usize> fmt::Debug for SmallMap
 }
 
 /// An ordered set, inline up to `N` members (a [`SmallMap`] to `()`).
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct SmallSet<T, const N: usize> {
     map: SmallMap<T, (), N>,
+}
+
+impl<T: Clone, const N: usize> Clone for SmallSet<T, N> {
+    fn clone(&self) -> Self {
+        SmallSet { map: self.map.clone() }
+    }
+    fn clone_from(&mut self, source: &Self) {
+        self.map.clone_from(&source.map);
+    }
 }
 
 impl<T: Ord, const N: usize> PartialEq for SmallSet<T, N> {
@@ -479,6 +515,29 @@ mod tests {
 
     use super::*;
     use crate::digest::Digest;
+
+    /// `clone_from` into a map of either form, with fewer or more entries, gives the source.
+    #[test]
+    fn clone_from_gives_the_source_whatever_it_overwrites() {
+        let map = |entries: &[u32]| {
+            let mut map: SmallMap<u32, SmallSet<String, 1>, 2> = SmallMap::new();
+            for &e in entries {
+                let mut keys = SmallSet::new();
+                keys.insert(format!("k{e}"));
+                map.insert(e, keys);
+            }
+            map
+        };
+        let shapes: [&[u32]; 5] = [&[], &[1], &[2, 3], &[1, 2, 3], &[4, 5, 6, 7]];
+        for source in shapes {
+            for target in shapes {
+                let mut copy = map(target);
+                copy.clone_from(&map(source));
+                assert!(copy == map(source), "{target:?} <- {source:?}");
+                assert_eq!(copy.iter().map(|(k, _)| *k).collect::<Vec<_>>(), source, "{target:?} <- {source:?}");
+            }
+        }
+    }
 
     /// Every operation, on both forms, agrees with a `BTreeMap` driven alike.
     #[test]

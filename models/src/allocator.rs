@@ -81,7 +81,10 @@ mod tests {
                     assert!(!block.is_null() && (block as usize).is_multiple_of(align), "size {size}, align {align}");
                     std::ptr::write_bytes(block, 0xa5, size);
                     let grown = Allocator.realloc(block, layout, size * 3);
-                    assert!(!grown.is_null() && (grown as usize).is_multiple_of(align), "realloc: size {size}, align {align}");
+                    assert!(
+                        !grown.is_null() && (grown as usize).is_multiple_of(align),
+                        "realloc: size {size}, align {align}"
+                    );
                     assert!((0..size).all(|i| *grown.add(i) == 0xa5), "realloc lost contents: size {size}");
                     Allocator.dealloc(grown, Layout::from_size_align(size * 3, align).expect("a valid layout"));
                     let zeroed = Allocator.alloc_zeroed(layout);

@@ -15,11 +15,13 @@ use smallvec::SmallVec;
 /// Entries held without a heap allocation.
 const INLINE: usize = 4;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
 pub struct SmallQueue {
     /// Sorted by `(deadline, id)`, at most one entry per ID.
     entries: SmallVec<[(Instant, LeaseId); INLINE]>,
 }
+
+leasesim::clone_in_place!(impl for SmallQueue { entries });
 
 impl SmallQueue {
     fn insert_sorted(&mut self, deadline: Instant, id: LeaseId) {

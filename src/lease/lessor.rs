@@ -14,7 +14,6 @@ use crate::small_map::{INLINE_MAX, SmallMap, SmallSet};
 use crate::time::{Duration, Instant};
 
 /// One lease.
-#[derive(Clone)]
 pub struct Lease {
     pub id: LeaseId,
     /// Granted TTL in seconds, after clamping.
@@ -30,6 +29,8 @@ pub struct Lease {
     /// `Debug` ignore it.
     pub(super) expiry_handle: ExpiryHandle,
 }
+
+crate::clone_in_place!(impl for Lease { id, ttl_s, remaining_ttl_s, expiry, keys, expiry_handle });
 
 /// How many attached keys a lease keeps inline (more move to a tree; see `small_map`).
 pub const KEYS_INLINE_MAX: usize = 1;
@@ -101,7 +102,7 @@ pub struct TimeToLive {
 /// leaves out the configuration (fixed for a lessor's life) and what is a function of the leases:
 /// the digests, and the key index (`assert_consistent`, run after every replayed command in
 /// debug builds, checks that it names exactly the leases' keys).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     pub(super) config: LessorConfig,
     pub(super) primary: bool,
@@ -118,6 +119,17 @@ pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     /// remaining TTL or keys (what `oracle::check_replicas_agree*` compare first).
     pub(super) digest: LessorDigest,
 }
+
+crate::clone_in_place!(impl<Q: ExpiryQueue> for Lessor<Q> {
+    config,
+    primary,
+    leases,
+    item_map,
+    expiry_queue,
+    checkpoint_schedule,
+    records,
+    digest,
+});
 
 impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Lessor<Q> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {

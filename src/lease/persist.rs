@@ -15,10 +15,12 @@ pub struct LeaseRecord {
 }
 
 /// The lease bucket: records by their encoded key.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
 pub struct LeaseRecords {
     bucket: SmallMap<[u8; 8], LeaseRecord, INLINE_MAX>,
 }
+
+crate::clone_in_place!(impl for LeaseRecords { bucket });
 
 impl LeaseRecords {
     /// etcd's `int64ToBytes`: the ID as an unsigned big-endian u64.

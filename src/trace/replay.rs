@@ -18,7 +18,7 @@ use crate::time::{Duration, Instant};
 /// A single member, driven by trace commands. `Eq + Hash` so a model checker can use it as state.
 /// `Q` is the lessor's expiry index (a model checker picks one that is cheap to clone and hash).
 /// Equality compares everything; the hash leaves out the configuration (one per model run).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Replayer<Q: ExpiryQueue = DefaultExpiryQueue> {
     config: TraceConfig,
     lessor: Lessor<Q>,
@@ -34,6 +34,19 @@ pub struct Replayer<Q: ExpiryQueue = DefaultExpiryQueue> {
     /// applies these again. Always empty for 3.5 and later.
     unpersisted: Vec<LoggedWrite>,
 }
+
+crate::clone_in_place!(impl<Q: ExpiryQueue> for Replayer<Q> {
+    config,
+    lessor,
+    kv,
+    now,
+    history,
+    renews,
+    revokes,
+    revokes_to_lose,
+    next_server_id,
+    unpersisted,
+});
 
 impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Replayer<Q> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
