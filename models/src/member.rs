@@ -29,6 +29,9 @@ pub type MemberReplayer = Replayer<SmallQueue>;
 const SPARE_BOXES_MAX: usize = 4;
 
 thread_local! {
+    // Boxes, not members: the point is to keep the heap blocks, which a `Vec<MemberReplayer>`
+    // would copy out of.
+    #[allow(clippy::vec_box)]
     static SPARE_BOXES: RefCell<Vec<Box<MemberReplayer>>> = const { RefCell::new(Vec::new()) };
 }
 
