@@ -1,4 +1,4 @@
-//! The cluster model: 2–3 members, each a real `Lessor<BTreeQueue>` and `Kv`, a replicated log,
+//! The cluster model: 2–3 members, each a real `Lessor<SmallQueue>` and `Kv`, a replicated log,
 //! 1–2 clients keeping a lease alive, leader changes, and per-member clocks within a drift bound.
 //!
 //! Owns the driver around the lessors: what the raft leader proposes and when members apply, the
@@ -34,13 +34,14 @@
 use std::fmt;
 
 use leasesim::bugs::{Bug, Bugs};
-use leasesim::expiry::{BTreeQueue, ExpiryQueue};
+use leasesim::expiry::ExpiryQueue;
 use leasesim::kv::Kv;
 use leasesim::lease::{LeaseError, LeaseId, Lessor, LessorConfig, MAX_CHECKPOINT_BATCH, RenewBegin};
 use leasesim::oracle::{self, History, Verdict, Violation};
 use leasesim::time::{Duration, Instant};
 use stateright::{Model, Property};
 
+use crate::small_queue::SmallQueue;
 use crate::verdict::{self, Judged};
 
 /// The bounds of the cluster model.
@@ -102,7 +103,7 @@ pub enum Entry {
 /// One member: its lessor and KV, its clock, how much of the (compacted) log it has applied.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Member {
-    pub lessor: Lessor<BTreeQueue>,
+    pub lessor: Lessor<SmallQueue>,
     pub kv: Kv,
     pub clock: Instant,
     pub applied: usize,
@@ -372,7 +373,7 @@ impl ClusterState {
             oracle::check_expiry_queue(&m.lessor, revoked)?;
             self.history.check_not_resurrected(&m.lessor, |id| self.applied_revoke(index, id))?;
         }
-        let replicas: Vec<(&str, u64, &Lessor<BTreeQueue>, &Kv)> = self
+        let replicas: Vec<(&str, u64, &Lessor<SmallQueue>, &Kv)> = self
             .members
             .iter()
             .enumerate()
