@@ -73,8 +73,9 @@ struct Link {
     action: u32,
 }
 
-/// A successor that is new to the earlier levels; the merge decides if it is new to its own. A
-/// successor at the target depth is neither checked nor expanded: only its fingerprint is kept.
+/// A successor that is new to the earlier levels and to its chunk; the merge decides if it is new
+/// to its level. A successor at the target depth is neither checked nor expanded: only its
+/// fingerprint is kept.
 struct Candidate<S> {
     fingerprint: u64,
     link: Link,
@@ -215,6 +216,9 @@ where
         for_each_chunk(threads, frontier.len(), &stop, |chunk| {
             let parents = std::mem::take(&mut *frontier[chunk].lock().expect("no checker thread panics"));
             let mut out = Vec::with_capacity(parents.len() * CANDIDATES_PER_STATE);
+            // The chunk's own new fingerprints: a duplicate within the chunk is dropped here, on
+            // this thread (the merge would keep the same first one), not by the merge.
+            let mut fresh = Seen::default();
             let mut actions = Vec::new();
             let mut count = 0;
             for (offset, parent) in parents.iter().enumerate() {
@@ -226,7 +230,7 @@ where
                     }
                     count += 1;
                     let fingerprint = fingerprint(&state);
-                    if !seen.contains(&fingerprint) {
+                    if !seen.contains(&fingerprint) && fresh.insert(fingerprint) {
                         let link = Link { parent: (chunk * CHUNK_STATES + offset) as u32, action: action_index as u32 };
                         out.push(Candidate { fingerprint, link, state: keep_states.then_some(state) });
                     }

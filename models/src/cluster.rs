@@ -41,6 +41,7 @@ use leasesim::oracle::{self, History, Verdict, Violation};
 use leasesim::time::{Duration, Instant};
 use stateright::{Model, Property};
 
+use crate::recycled::Recycled;
 use crate::small_queue::SmallQueue;
 use crate::verdict::{self, Judged};
 
@@ -101,13 +102,15 @@ pub enum Entry {
 }
 
 /// One member: its lessor and KV, its clock, how much of the (compacted) log it has applied.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Member {
     pub lessor: Lessor<SmallQueue>,
     pub kv: Kv,
     pub clock: Instant,
     pub applied: usize,
 }
+
+leasesim::clone_in_place!(impl for Member { lessor, kv, clock, applied });
 
 /// Where a client's keep-alive stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,17 +143,18 @@ const SEEN_REPLY_DELIVERED: u8 = 4;
 pub struct ClusterState {
     /// True time.
     pub now: Instant,
-    pub members: Vec<Member>,
+    /// `Recycled` (as `log` and `clients`): a clone fills vectors its thread just dropped.
+    pub members: Recycled<Vec<Member>>,
     /// The log entries not yet applied by every member (the applied prefix is compacted away;
     /// `Member::applied` counts entries of this suffix).
-    pub log: Vec<Entry>,
+    pub log: Recycled<Vec<Entry>>,
     /// The raft leader (whose proposals commit).
     pub leader: usize,
     pub elections: u8,
     /// The leader had entries it had not applied at the last tick: it must apply them before the
     /// next one.
     pub leader_lagged: bool,
-    pub clients: Vec<Client>,
+    pub clients: Recycled<Vec<Client>>,
     pub history: History,
     seen: u8,
     violation: Option<Violation>,
@@ -359,7 +363,7 @@ impl ClusterState {
         let applied_by_all = self.members.iter().map(|m| m.applied).min().unwrap_or(0);
         if applied_by_all > 0 {
             self.log.drain(..applied_by_all);
-            for m in &mut self.members {
+            for m in self.members.iter_mut() {
                 m.applied -= applied_by_all;
             }
         }
@@ -419,12 +423,12 @@ impl Model for ClusterModel {
         let client = Client { phase: ClientPhase::Idle, reply: None, put_done: false, sent_this_tick: false };
         vec![ClusterState {
             now: Instant::EPOCH,
-            members,
-            log: Vec::new(),
+            members: Recycled::new(members),
+            log: Recycled::new(Vec::new()),
             leader: 0,
             elections: 0,
             leader_lagged: false,
-            clients: vec![client; self.bounds.clients],
+            clients: Recycled::new(vec![client; self.bounds.clients]),
             history: History::new(),
             seen: 0,
             violation: None,
@@ -492,11 +496,11 @@ impl Model for ClusterModel {
                 next.leader_lagged = next.members[next.leader].applied < next.log.len();
                 next.now = next.now + self.tick;
                 let floor = Instant::from_ms(next.now.as_ms().saturating_sub(drift.as_ms()));
-                for m in &mut next.members {
+                for m in next.members.iter_mut() {
                     m.clock = m.clock.max(floor);
                 }
                 let now = next.now;
-                for c in &mut next.clients {
+                for c in next.clients.iter_mut() {
                     c.sent_this_tick = false;
                     if matches!(c.phase, ClientPhase::KeepingAlive { deadline } if deadline < now) {
                         c.phase = ClientPhase::Ended;

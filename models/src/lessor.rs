@@ -32,7 +32,7 @@ use leasesim::time::{Duration, Instant};
 use leasesim::trace::{Command, Replayer, TraceConfig};
 use stateright::{Model, Property};
 
-use crate::member::Member;
+use crate::recycled::{MemberReplayer, Recycled};
 use crate::verdict::{self, Judged};
 
 /// The bounds of the lessor model.
@@ -160,9 +160,9 @@ const SEEN_PROMOTE: u8 = 4;
 /// A state of the lessor model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LessorState {
-    /// The member: lessor, KV, time, history, in-flight steps. Boxed (`Member`): a pointer moves
-    /// between the checker's queues cheaper than the member's ~1.3 KB, and a clone reuses a box.
-    pub member: Member,
+    /// The member: lessor, KV, time, history, in-flight steps. Boxed: a pointer moves between the
+    /// checker's queues cheaper than the member's ~1.3 KB; `Recycled`: a clone reuses a box.
+    pub member: Recycled<Box<MemberReplayer>>,
     seen: u8,
     violation: Option<Violation>,
 }
@@ -239,7 +239,11 @@ impl Model for LessorModel {
     type Action = LessorAction;
 
     fn init_states(&self) -> Vec<LessorState> {
-        vec![LessorState { member: Member::new(Replayer::with_queue(self.config.clone())), seen: 0, violation: None }]
+        vec![LessorState {
+            member: Recycled::new(Box::new(Replayer::with_queue(self.config.clone()))),
+            seen: 0,
+            violation: None,
+        }]
     }
 
     fn actions(&self, state: &LessorState, actions: &mut Vec<LessorAction>) {

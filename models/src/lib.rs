@@ -6,7 +6,7 @@
 //!   command, so any counterexample is a `leasesim replay` trace.
 //! - [`cluster`]: 2–3 members with a replicated log, leader changes, forwarded renews, a lossy
 //!   unordered network of keep-alive replies and per-member clocks within a drift bound.
-//! - [`member`]: the lessor model's boxed member, cloned in place into a box its thread dropped.
+//! - [`recycled`]: model state parts cloned in place into ones their thread just dropped.
 //! - [`verdict`]: the property plumbing both models share (a violation recorded in the state,
 //!   one `always` per oracle property).
 //! - [`allocator`]: the binary's and the states bench's global allocator (mimalloc).
@@ -26,7 +26,7 @@ pub mod check;
 pub mod cluster;
 pub mod export;
 pub mod lessor;
-pub mod member;
+pub mod recycled;
 pub mod shortest;
 pub mod small_queue;
 pub mod verdict;
