@@ -369,15 +369,20 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// pile-ups are spread so at most 3/4 of the revoke rate expire in any one second.
     pub fn promote(&mut self, now: Instant, extend: Duration) {
         self.primary = true;
-        // Two walks over the leases in ID order, none looked up by ID: one reading each lease's
-        // refreshed expiry into a compact array, and, after the pile-up pass and one bulk
-        // registration in the expiry index on that array, one writing the final expiry and handle
-        // back. Same final state as etcd's refresh-register-then-re-register: a delayed lease's
-        // expiry is its refreshed one plus the delay (saturating sums of non-negative durations),
-        // and it is scheduled for a checkpoint once per refresh, as etcd does.
+        // One walk over the leases in ID order, none looked up by ID: it reads each lease's
+        // refreshed expiry into a compact array and keeps a reference to the lease; after the
+        // pile-up pass and one bulk registration in the expiry index on that array, the final
+        // expiry and handle are written back through the references (no second walk of the map).
+        // Same final state as etcd's refresh-register-then-re-register: a delayed lease's expiry is
+        // its refreshed one plus the delay (saturating sums of non-negative durations), and it is
+        // scheduled for a checkpoint once per refresh, as etcd does.
         let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
-        let mut entries: Vec<(LeaseId, Instant)> =
-            leases.values().map(|lease| (lease.id, promoted_expiry(config, now, extend, lease))).collect();
+        let mut entries: Vec<(LeaseId, Instant)> = Vec::with_capacity(leases.len());
+        let mut records: Vec<&mut Lease> = Vec::with_capacity(leases.len());
+        for lease in leases.values_mut() {
+            entries.push((lease.id, promoted_expiry(config, now, extend, lease)));
+            records.push(lease);
+        }
         let delayed = if entries.len() >= config.revoke_rate_per_s {
             spread_pile_ups(config, now, &mut entries)
         } else {
@@ -385,16 +390,21 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         };
         let mut handles = Vec::with_capacity(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
-        for (i, lease) in leases.values_mut().enumerate() {
-            lease.expiry = entries[i].1;
-            lease.expiry_handle = handles[i];
-            if config.bugs.has(Bug::Etcd13491) {
-                // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
-                // applied on a primary did, so a new leader (which applied them as a follower) never
-                // checkpointed, and the next leader change restored the remaining TTL from before
-                // the first one.
-                continue;
-            }
+        for ((lease, &(_, expiry)), &handle) in records.iter_mut().zip(&entries).zip(&handles) {
+            lease.expiry = expiry;
+            lease.expiry_handle = handle;
+        }
+        if config.bugs.has(Bug::Etcd13491) {
+            // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
+            // applied on a primary did, so a new leader (which applied them as a follower) never
+            // checkpointed, and the next leader change restored the remaining TTL from before the
+            // first one.
+            return;
+        }
+        if !config.checkpointing {
+            return;
+        }
+        for (i, lease) in records.iter().enumerate() {
             schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
             if delayed.get(i).copied().unwrap_or(false) {
                 schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
