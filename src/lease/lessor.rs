@@ -543,8 +543,10 @@ fn promoted_expiry(config: &LessorConfig, now: Instant, extend: Duration, lease:
 /// computed from the expiries before any was added) and answers, per position, whether the lease
 /// was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the same).
 fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, Instant)]) -> Vec<bool> {
-    let mut delayed = vec![false; leases.len()];
-    let mut delays_ms: Vec<(u32, u64)> = Vec::new();
+    // Per position, the delay in ms, or `NOT_DELAYED`: written in expiry order (so at random
+    // positions, into this array half the size of `leases`), applied in position order.
+    const NOT_DELAYED: u64 = u64::MAX;
+    let mut delays_ms = vec![NOT_DELAYED; leases.len()];
     let remaining_ms = |expiry: Instant| expiry.signed_ms_since(now);
     // (base, next) window in ms from now, set from the first lease in expiry order.
     let mut window_ms: Option<(i64, i64)> = None;
@@ -568,13 +570,17 @@ fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, 
         let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - *base_window_ms) as f64;
         let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
         *next_window_ms = *base_window_ms + delay_ms;
-        delays_ms.push((position, delay_ms.max(0) as u64));
+        // Never NOT_DELAYED: a delay is a non-negative i64.
+        delays_ms[position as usize] = delay_ms.max(0) as u64;
     });
-    for (position, delay_ms) in delays_ms {
-        // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus the delay.
-        let expiry = &mut leases[position as usize].1;
-        *expiry = *expiry + Duration::from_ms(delay_ms);
-        delayed[position as usize] = true;
+    let mut delayed = vec![false; leases.len()];
+    for ((lease, &delay_ms), delayed) in leases.iter_mut().zip(&delays_ms).zip(&mut delayed) {
+        if delay_ms != NOT_DELAYED {
+            // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus
+            // the delay.
+            lease.1 = lease.1 + Duration::from_ms(delay_ms);
+            *delayed = true;
+        }
     }
     delayed
 }
