@@ -13,9 +13,11 @@
 //! touched; by handle, no ID lookup either); a renew to an earlier bucket pushes a new hint; a remove
 //! frees the entry. Stale hints are sorted out by the scan that reaches their bucket: a hint whose
 //! entry is free is dropped, one whose deadline moved later is moved to that bucket, and the rest —
-//! read with prefetches, so the reads overlap — are sorted by `(deadline, id)`, deduplicated and
-//! walked exactly as etcd's `findExpiredLeases` walks its heap (a scan that stops at its limit keeps
-//! the bucket's sorted remainder and the next one walks on from there). Rounding up means a bucket never holds
+//! read with prefetches, so the reads overlap — are sorted by `(deadline, id)` (a counting sort,
+//! `due_sort.rs`), deduplicated and walked exactly as etcd's `findExpiredLeases` walks its heap (a
+//! scan that stops at its limit keeps the bucket's sorted remainder and the next one walks on from
+//! there). The walk only asks the lessor and collects; the writes it implies (dropping gone entries,
+//! re-arming the rest) follow in loops that prefetch ahead. Rounding up means a bucket never holds
 //! a deadline later than its end, and the sort inside a bucket means nothing is reported early or out
 //! of order. A position may be reused by another lease after a remove; a hint then speaks for that
 //! lease, which is harmless (an extra hint is sorted out like any stale one).
@@ -81,8 +83,14 @@ impl BucketQueue {
     /// The live entry at `position`, if there is one.
     #[inline]
     fn live_entry(&self, position: u32) -> Option<Entry> {
+        let entry = self.entries.get(position)?;
+        // Only an entry reading as FREE_ID needs the lookup that tells a free entry from the lease
+        // with that ID (so a renew by handle does no ID-table probe).
+        if entry.id != FREE_ID {
+            return Some(entry);
+        }
         let free_id_position = self.ids.get(FREE_ID, |p| self.entries.id_at(p));
-        self.entries.get(position).filter(|&entry| EntrySlab::is_live(entry, position, free_id_position))
+        EntrySlab::is_live(entry, position, free_id_position).then_some(entry)
     }
 
     /// `handle` if it is where `id`'s entry lives.
@@ -281,6 +289,18 @@ impl ExpiryQueue for BucketQueue {
     }
 
     fn upsert_many(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+        if self.ids.len() == 0 && entries.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            // Distinct IDs into an empty queue (a promote: the lessor passes its leases in ID
+            // order): no ID can be registered already, so the entries go to the slab in order and
+            // the ID table is filled in one sorted pass.
+            self.entries.reserve(entries.len());
+            let positions: Vec<u32> = entries.iter().map(|&(id, deadline)| self.entries.alloc(id, deadline)).collect();
+            self.ids.insert_distinct_into_empty(entries.iter().map(|&(id, _)| id).zip(positions.iter().copied()));
+            handles.clear();
+            handles.extend(positions.iter().map(|&position| ExpiryHandle(position)));
+            self.hint_new_in_bulk(&positions);
+            return;
+        }
         self.ids.reserve(entries.len());
         self.entries.reserve(entries.len());
         handles.clear();
