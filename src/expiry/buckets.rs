@@ -289,18 +289,6 @@ impl ExpiryQueue for BucketQueue {
     }
 
     fn upsert_many(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
-        if self.ids.len() == 0 && entries.windows(2).all(|pair| pair[0].0 < pair[1].0) {
-            // Distinct IDs into an empty queue (a promote: the lessor passes its leases in ID
-            // order): no ID can be registered already, so the entries go to the slab in order and
-            // the ID table is filled in one sorted pass.
-            self.entries.reserve(entries.len());
-            let positions: Vec<u32> = entries.iter().map(|&(id, deadline)| self.entries.alloc(id, deadline)).collect();
-            self.ids.insert_distinct_into_empty(entries.iter().map(|&(id, _)| id).zip(positions.iter().copied()));
-            handles.clear();
-            handles.extend(positions.iter().map(|&position| ExpiryHandle(position)));
-            self.hint_new_in_bulk(&positions);
-            return;
-        }
         self.ids.reserve(entries.len());
         self.entries.reserve(entries.len());
         handles.clear();

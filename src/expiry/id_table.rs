@@ -15,7 +15,6 @@
 
 use super::huge_pages::advise_huge_pages;
 use super::id_hash::mix_id;
-use super::radix_sort::stable_sort_by_high_bits;
 use crate::lease::LeaseId;
 
 const MIN_CAPACITY: usize = 16;
@@ -153,31 +152,6 @@ impl IdTable {
         }
     }
 
-    /// Stores many IDs into an empty table at once (a promote's registration after a clear): the
-    /// caller guarantees the IDs are distinct. The `(tag, position)` pairs are radix-sorted by the
-    /// tag's leading bits, which orders them by home slot (nearly: to within a slot), so the table is
-    /// written front to back instead of at a random slot per ID. Same lookups afterwards as
-    /// inserting them one by one.
-    pub(crate) fn insert_distinct_into_empty(&mut self, ids_positions: impl ExactSizeIterator<Item = (LeaseId, u32)>) {
-        assert!(self.occupied == 0, "insert_distinct_into_empty into a table that is not empty");
-        self.reserve(ids_positions.len());
-        let mut keys: Vec<u64> = ids_positions
-            .map(|(id, position)| {
-                assert!(position != EMPTY_POSITION, "fewer than 2^32 - 1 expiry entries");
-                (u64::from(tag_of(id)) << 32) | u64::from(position)
-            })
-            .collect();
-        // Sorted by the tag's leading bits, enough to tell about one slot from the next.
-        let order_bits = (u64::BITS - (self.slots.len() as u64).leading_zeros()).min(32);
-        stable_sort_by_high_bits(&mut keys, 64 - order_bits);
-        for key in keys {
-            let slot = Slot { tag: (key >> 32) as u32, position: key as u32 };
-            let i = self.empty_slot_from(self.home(slot.tag));
-            self.slots[i] = slot;
-            self.occupied += 1;
-        }
-    }
-
     /// Removes `id`, returning its position if it was present.
     pub(crate) fn remove(&mut self, id: LeaseId, id_at: impl Fn(u32) -> LeaseId) -> Option<u32> {
         let slot = self.find(id, id_at).ok()?;
@@ -301,44 +275,6 @@ mod tests {
         let mut expected: Vec<u32> = model.into_values().collect();
         expected.sort_unstable();
         assert_eq!(positions, expected);
-    }
-
-    #[test]
-    fn a_bulk_insert_into_an_empty_table_answers_like_single_inserts() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for n in [0usize, 1, 13, 1_000, 100_000] {
-            // Distinct IDs: a dense run, extremes, and random ones.
-            let mut ids: Vec<LeaseId> = (0..n as u64)
-                .map(|i| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    match i % 4 {
-                        0 => i as LeaseId,
-                        1 => LeaseId::MIN + i as LeaseId,
-                        _ => x as LeaseId,
-                    }
-                })
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let id_at = |position: u32| ids[position as usize];
-            let mut table = IdTable::default();
-            table.insert_distinct_into_empty(ids.iter().enumerate().map(|(p, &id)| (id, p as u32)));
-            assert_eq!(table.len(), ids.len());
-            for (position, &id) in ids.iter().enumerate() {
-                assert_eq!(table.get(id, id_at), Some(position as u32), "{id} of {n}");
-            }
-            // Removals by backward shift still find every other entry.
-            for &id in ids.iter().step_by(3) {
-                assert!(table.remove(id, id_at).is_some());
-            }
-            for (position, &id) in ids.iter().enumerate() {
-                let expected = (position % 3 != 0).then_some(position as u32);
-                assert_eq!(table.get(id, id_at), expected, "{id} of {n} after removals");
-            }
-            assert_eq!(table.get(LeaseId::MAX - 1, id_at), None);
-        }
     }
 
     #[test]
