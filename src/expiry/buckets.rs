@@ -13,9 +13,11 @@
 //! touched; by handle, no ID lookup either); a renew to an earlier bucket pushes a new hint; a remove
 //! frees the entry. Stale hints are sorted out by the scan that reaches their bucket: a hint whose
 //! entry is free is dropped, one whose deadline moved later is moved to that bucket, and the rest —
-//! read with prefetches, so the reads overlap — are sorted by `(deadline, id)`, deduplicated and
-//! walked exactly as etcd's `findExpiredLeases` walks its heap (a scan that stops at its limit keeps
-//! the bucket's sorted remainder and the next one walks on from there). Rounding up means a bucket never holds
+//! read with prefetches, so the reads overlap — are sorted by `(deadline, id)` (a counting sort,
+//! `due_sort.rs`), deduplicated and walked exactly as etcd's `findExpiredLeases` walks its heap (a
+//! scan that stops at its limit keeps the bucket's sorted remainder and the next one walks on from
+//! there). The walk only asks the lessor and collects; the writes it implies (dropping gone entries,
+//! re-arming the rest) follow in loops that prefetch ahead. Rounding up means a bucket never holds
 //! a deadline later than its end, and the sort inside a bucket means nothing is reported early or out
 //! of order. A position may be reused by another lease after a remove; a hint then speaks for that
 //! lease, which is harmless (an extra hint is sorted out like any stale one).
@@ -29,6 +31,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use super::bucket_ring::BucketRing;
+use super::due_sort::DueSorter;
 use super::entry_slab::{Entry, EntrySlab, FREE_ID};
 use super::id_table::IdTable;
 use super::{DueCheck, ExpiryHandle, ExpiryQueue};
@@ -42,7 +45,7 @@ pub const BUCKET_MS: u64 = 100;
 const PREFETCH_AHEAD: usize = 16;
 
 /// A due entry as a scan sorts it: `(deadline, id)` decide the order, the position comes along.
-type Due = (Instant, LeaseId, u32);
+pub(crate) type Due = (Instant, LeaseId, u32);
 
 /// The bucket of a deadline: its milliseconds rounded up to a multiple of [`BUCKET_MS`].
 #[inline]
@@ -72,14 +75,22 @@ pub struct BucketQueue {
     due_scratch: Vec<Due>,
     merge_scratch: Vec<Due>,
     rearm_scratch: Vec<u32>,
+    gone_scratch: Vec<(LeaseId, u32)>,
+    sorter: DueSorter,
 }
 
 impl BucketQueue {
     /// The live entry at `position`, if there is one.
     #[inline]
     fn live_entry(&self, position: u32) -> Option<Entry> {
+        let entry = self.entries.get(position)?;
+        // Only an entry reading as FREE_ID needs the lookup that tells a free entry from the lease
+        // with that ID (so a renew by handle does no ID-table probe).
+        if entry.id != FREE_ID {
+            return Some(entry);
+        }
         let free_id_position = self.ids.get(FREE_ID, |p| self.entries.id_at(p));
-        self.entries.get(position).filter(|&entry| EntrySlab::is_live(entry, position, free_id_position))
+        EntrySlab::is_live(entry, position, free_id_position).then_some(entry)
     }
 
     /// `handle` if it is where `id`'s entry lives.
@@ -192,6 +203,19 @@ impl BucketQueue {
     /// Every `(id, deadline)`, in no particular order.
     fn entries_unordered(&self) -> impl Iterator<Item = (LeaseId, Instant)> + '_ {
         self.ids.positions().filter_map(|position| self.entries.get(position).map(|entry| (entry.id, entry.deadline)))
+    }
+
+    /// Drops the entries a scan found gone (`(id, position)`, each live): from the ID table and
+    /// the slab, with the reads of the one a few ahead started early.
+    fn drop_gone(&mut self, gone: &[(LeaseId, u32)]) {
+        for (i, &(id, position)) in gone.iter().enumerate() {
+            if let Some(&(ahead, ahead_position)) = gone.get(i + PREFETCH_AHEAD) {
+                self.entries.prefetch(ahead_position);
+                self.ids.prefetch(ahead);
+            }
+            self.ids.remove_at(id, position);
+            self.entries.free(position);
+        }
     }
 
     /// Sorts out the hints of `bucket`: drops those of free entries and redundant ones, moves those
@@ -325,6 +349,7 @@ impl ExpiryQueue for BucketQueue {
         let mut due = std::mem::take(&mut self.due_scratch);
         let mut merged = std::mem::take(&mut self.merge_scratch);
         let mut rearmed = std::mem::take(&mut self.rearm_scratch);
+        let mut gone = std::mem::take(&mut self.gone_scratch);
         let mut reported = 0;
         let mut cursor = 0;
         while reported < limit {
@@ -334,7 +359,7 @@ impl ExpiryQueue for BucketQueue {
             let hints = self.buckets.take(bucket);
             due.clear();
             let rest = self.sort_out_hints(bucket, hints, now, &mut due);
-            due.sort_unstable();
+            self.sorter.sort_due_of_bucket(&mut due);
             due.dedup();
             // What to walk: this bucket's due entries, or a bucket left at the limit resumed where
             // it stopped (its sorted remainder as it lies, or merged with new entries).
@@ -362,10 +387,6 @@ impl ExpiryQueue for BucketQueue {
                 if deadline > now {
                     break;
                 }
-                // A `Gone` verdict removes the ID: start that lookup early too.
-                if let Some(&(_, ahead, _)) = walk.get(walked + PREFETCH_AHEAD) {
-                    self.ids.prefetch(ahead);
-                }
                 walked += 1;
                 // A resumed entry may have been removed since it was read (then its position may
                 // even hold another lease); anything else read in this call is as read.
@@ -379,11 +400,11 @@ impl ExpiryQueue for BucketQueue {
                         _ => continue,
                     }
                 }
+                // The walk only collects what to do: the writes it implies (dropping gone entries,
+                // re-arming the others) touch a random slab line and table slot each, and run
+                // afterwards as plain loops that start their reads ahead.
                 match check(id) {
-                    DueCheck::Gone => {
-                        self.ids.remove_at(id, position);
-                        self.entries.free(position);
-                    }
+                    DueCheck::Gone => gone.push((id, position)),
                     verdict => {
                         rearmed.push(position);
                         if verdict == DueCheck::Expired {
@@ -396,6 +417,8 @@ impl ExpiryQueue for BucketQueue {
                     }
                 }
             }
+            self.drop_gone(&gone);
+            gone.clear();
             if walked < walk.len() {
                 // Another bucket's ready entries (a later bucket, left by an earlier scan with a
                 // later `now`) go back to plain hints: only one bucket is ever ready.
@@ -423,13 +446,17 @@ impl ExpiryQueue for BucketQueue {
         // Every bucket before the last one taken is empty now; if the walk ran out (rather than
         // stopping at the limit), every bucket before `now`'s is empty too.
         self.buckets.advance_low(if reported == limit { cursor - 1 } else { last_bucket });
-        // Re-armed entries go back after the walk so a `rearm_at <= now` cannot loop forever. Their
-        // hints were consumed by the walk, so each gets a new one.
+        // Re-armed entries get their hints after the walk (and, for a `rearm_at <= now`, their
+        // deadline too), so such a re-arm cannot loop forever. Their old hints were consumed by the
+        // walk, so each gets a new one.
         let rearm_bucket = bucket_of(rearm_at);
         if self.ready_bucket == Some(rearm_bucket) && !rearmed.is_empty() {
             self.spill_ready();
         }
-        for &position in &rearmed {
+        for (i, &position) in rearmed.iter().enumerate() {
+            if let Some(&ahead) = rearmed.get(i + PREFETCH_AHEAD) {
+                self.entries.prefetch(ahead);
+            }
             self.entries.set_deadline(position, rearm_at);
         }
         self.buckets.extend(rearm_bucket, &rearmed);
@@ -437,6 +464,7 @@ impl ExpiryQueue for BucketQueue {
         self.due_scratch = due;
         self.merge_scratch = merged;
         self.rearm_scratch = rearmed;
+        self.gone_scratch = gone;
     }
 
     fn clear(&mut self) {

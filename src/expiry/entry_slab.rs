@@ -7,9 +7,9 @@
 //! that ID, [`EntrySlab::is_live`] takes the one position where that lease lives (the caller knows it).
 //! Positions are reused, so a position alone does not name a lease: callers compare the ID. The
 //! entry is where the lease ID is stored: the ID table keeps only positions and reads IDs here.
-//! Large slabs are advised to use huge pages (`huge_pages.rs`).
+//! Large slabs grow into fresh allocations advised to use huge pages (`huge_pages.rs`).
 
-use super::huge_pages::advise_huge_pages;
+use super::huge_pages::reserve_exact_huge;
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -44,10 +44,9 @@ impl EntrySlab {
             let position = u32::try_from(self.entries.len()).expect("fewer than 2^32 expiry entries");
             if self.entries.len() == self.entries.capacity() {
                 // Grow by an eighth, not double: at 10 M leases doubling leaves up to 16 bytes per
-                // lease unused; an eighth keeps that under 2 and stays amortized O(1) (large
-                // blocks are moved by `mremap`, not copied, on Linux).
-                self.entries.reserve_exact((self.entries.len() / 8).max(GROWTH_MIN));
-                advise_huge_pages(&self.entries);
+                // lease unused; an eighth keeps that under 2 and stays amortized O(1).
+                let growth = (self.entries.len() / 8).max(GROWTH_MIN);
+                reserve_exact_huge(&mut self.entries, growth);
             }
             self.entries.push(Entry { id, deadline });
             position
@@ -101,8 +100,7 @@ impl EntrySlab {
 
     /// Makes room for `additional` entries.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.entries.reserve_exact(additional.saturating_sub(self.free.len()));
-        advise_huge_pages(&self.entries);
+        reserve_exact_huge(&mut self.entries, additional.saturating_sub(self.free.len()));
     }
 
     /// Frees everything, keeping the capacity.

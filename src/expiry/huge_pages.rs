@@ -6,6 +6,11 @@
 //! at 10 M leases). `MADV_HUGEPAGE` makes 2 MiB pages eligible where the system leaves that to the
 //! program (`/sys/kernel/mm/transparent_hugepage/enabled` = `madvise`). It changes no contents and
 //! nothing observable; elsewhere, or when the kernel declines, it does nothing.
+//!
+//! Advice only helps memory not yet touched: pages already faulted in as 4 KiB pages stay so, and a
+//! `realloc` of a large block moves its pages by `mremap` to an address that need not be 2 MiB
+//! aligned, which splits the huge pages it had. So a large array grows with
+//! [`reserve_exact_huge`], which moves it into a fresh allocation advised before it is written.
 
 /// Arrays smaller than this are left alone (they may share pages with other allocations).
 const MIN_BYTES: usize = 4 << 20;
@@ -30,6 +35,41 @@ pub(crate) fn advise_huge_pages<T>(v: &Vec<T>) {
             unsafe {
                 libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
             }
+        }
+    }
+}
+
+/// `v.reserve_exact(additional)`, except that a vector that will be large afterwards moves to a
+/// fresh allocation advised for huge pages before its contents are copied in (see the header).
+/// Amortized O(1) per element as long as callers grow by a fixed fraction.
+pub(crate) fn reserve_exact_huge<T: Copy>(v: &mut Vec<T>, additional: usize) {
+    let wanted = v.len().saturating_add(additional);
+    if wanted <= v.capacity() {
+        return;
+    }
+    if wanted.saturating_mul(size_of::<T>()) < MIN_BYTES {
+        v.reserve_exact(additional);
+        return;
+    }
+    let mut grown = Vec::with_capacity(wanted);
+    advise_huge_pages(&grown);
+    grown.extend_from_slice(v);
+    *v = grown;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_exact_huge_keeps_the_contents_at_every_size() {
+        for (len, additional) in
+            [(0usize, 0usize), (3, 5), (1000, 10), (MIN_BYTES / 8, 1), (MIN_BYTES / 8 + 5, 100_000)]
+        {
+            let mut v: Vec<u64> = (0..len as u64).collect();
+            reserve_exact_huge(&mut v, additional);
+            assert!(v.capacity() >= len + additional, "{len} + {additional}: capacity {}", v.capacity());
+            assert!(v.iter().copied().eq(0..len as u64), "{len} + {additional}: contents changed");
         }
     }
 }

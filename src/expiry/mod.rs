@@ -16,6 +16,7 @@
 mod btree;
 mod bucket_ring;
 mod buckets;
+mod due_sort;
 mod entry_slab;
 mod etcd_heap;
 mod huge_pages;

@@ -369,15 +369,20 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// pile-ups are spread so at most 3/4 of the revoke rate expire in any one second.
     pub fn promote(&mut self, now: Instant, extend: Duration) {
         self.primary = true;
-        // Two walks over the leases in ID order, none looked up by ID: one reading each lease's
-        // refreshed expiry into a compact array, and, after the pile-up pass and one bulk
-        // registration in the expiry index on that array, one writing the final expiry and handle
-        // back. Same final state as etcd's refresh-register-then-re-register: a delayed lease's
-        // expiry is its refreshed one plus the delay (saturating sums of non-negative durations),
-        // and it is scheduled for a checkpoint once per refresh, as etcd does.
+        // One walk over the leases in ID order, none looked up by ID: it reads each lease's
+        // refreshed expiry into a compact array and keeps a reference to the lease; after the
+        // pile-up pass and one bulk registration in the expiry index on that array, the final
+        // expiry and handle are written back through the references (no second walk of the map).
+        // Same final state as etcd's refresh-register-then-re-register: a delayed lease's expiry is
+        // its refreshed one plus the delay (saturating sums of non-negative durations), and it is
+        // scheduled for a checkpoint once per refresh, as etcd does.
         let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
-        let mut entries: Vec<(LeaseId, Instant)> =
-            leases.values().map(|lease| (lease.id, promoted_expiry(config, now, extend, lease))).collect();
+        let mut entries: Vec<(LeaseId, Instant)> = Vec::with_capacity(leases.len());
+        let mut records: Vec<&mut Lease> = Vec::with_capacity(leases.len());
+        for lease in leases.values_mut() {
+            entries.push((lease.id, promoted_expiry(config, now, extend, lease)));
+            records.push(lease);
+        }
         let delayed = if entries.len() >= config.revoke_rate_per_s {
             spread_pile_ups(config, now, &mut entries)
         } else {
@@ -385,16 +390,21 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         };
         let mut handles = Vec::with_capacity(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
-        for (i, lease) in leases.values_mut().enumerate() {
-            lease.expiry = entries[i].1;
-            lease.expiry_handle = handles[i];
-            if config.bugs.has(Bug::Etcd13491) {
-                // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
-                // applied on a primary did, so a new leader (which applied them as a follower) never
-                // checkpointed, and the next leader change restored the remaining TTL from before
-                // the first one.
-                continue;
-            }
+        for ((lease, &(_, expiry)), &handle) in records.iter_mut().zip(&entries).zip(&handles) {
+            lease.expiry = expiry;
+            lease.expiry_handle = handle;
+        }
+        if config.bugs.has(Bug::Etcd13491) {
+            // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
+            // applied on a primary did, so a new leader (which applied them as a follower) never
+            // checkpointed, and the next leader change restored the remaining TTL from before the
+            // first one.
+            return;
+        }
+        if !config.checkpointing {
+            return;
+        }
+        for (i, lease) in records.iter().enumerate() {
             schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
             if delayed.get(i).copied().unwrap_or(false) {
                 schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
@@ -533,8 +543,10 @@ fn promoted_expiry(config: &LessorConfig, now: Instant, extend: Duration, lease:
 /// computed from the expiries before any was added) and answers, per position, whether the lease
 /// was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the same).
 fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, Instant)]) -> Vec<bool> {
-    let mut delayed = vec![false; leases.len()];
-    let mut delays_ms: Vec<(u32, u64)> = Vec::new();
+    // Per position, the delay in ms, or `NOT_DELAYED`: written in expiry order (so at random
+    // positions, into this array half the size of `leases`), applied in position order.
+    const NOT_DELAYED: u64 = u64::MAX;
+    let mut delays_ms = vec![NOT_DELAYED; leases.len()];
     let remaining_ms = |expiry: Instant| expiry.signed_ms_since(now);
     // (base, next) window in ms from now, set from the first lease in expiry order.
     let mut window_ms: Option<(i64, i64)> = None;
@@ -558,13 +570,17 @@ fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, 
         let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - *base_window_ms) as f64;
         let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
         *next_window_ms = *base_window_ms + delay_ms;
-        delays_ms.push((position, delay_ms.max(0) as u64));
+        // Never NOT_DELAYED: a delay is a non-negative i64.
+        delays_ms[position as usize] = delay_ms.max(0) as u64;
     });
-    for (position, delay_ms) in delays_ms {
-        // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus the delay.
-        let expiry = &mut leases[position as usize].1;
-        *expiry = *expiry + Duration::from_ms(delay_ms);
-        delayed[position as usize] = true;
+    let mut delayed = vec![false; leases.len()];
+    for ((lease, &delay_ms), delayed) in leases.iter_mut().zip(&delays_ms).zip(&mut delayed) {
+        if delay_ms != NOT_DELAYED {
+            // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus
+            // the delay.
+            lease.1 = lease.1 + Duration::from_ms(delay_ms);
+            *delayed = true;
+        }
     }
     delayed
 }

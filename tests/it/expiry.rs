@@ -281,7 +281,7 @@ fn bucket_queue_matches_the_btree_queue_at_scale() {
             // some FOREVER (deadlines too far apart to be sorted by bucket).
             ops.push(Op::Clear);
             let forever = step % 30_000 == 0;
-            let entries = (0..20_000)
+            let entries: Vec<(LeaseId, Instant)> = (0..20_000)
                 .map(|_| {
                     let r = next();
                     let deadline = match r % 500 {
@@ -292,6 +292,14 @@ fn bucket_queue_matches_the_btree_queue_at_scale() {
                     ((r >> 20) as i64 % 8_000, deadline)
                 })
                 .collect();
+            // Every other batch as the lessor's promote passes it: distinct IDs in ascending order.
+            let entries = if step % 30_000 == 0 {
+                entries
+            } else {
+                let mut by_id: BTreeMap<LeaseId, Instant> = BTreeMap::new();
+                by_id.extend(entries);
+                by_id.into_iter().collect()
+            };
             ops.push(Op::UpsertMany(entries));
         }
         ops.push(match r % 16 {
