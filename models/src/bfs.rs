@@ -74,12 +74,18 @@ struct Link {
 }
 
 /// A successor that is new to the earlier levels and to its chunk; the merge decides if it is new
-/// to its level. A successor at the target depth is neither checked nor expanded: only its
-/// fingerprint is kept.
+/// to its level.
 struct Candidate<S> {
     fingerprint: u64,
     link: Link,
-    state: Option<S>,
+    state: S,
+}
+
+/// A chunk's new successors. Those at the target depth are neither checked nor expanded: only
+/// their fingerprints are kept (and dropped where they were made).
+enum Output<S> {
+    States(Vec<Candidate<S>>),
+    Fingerprints(Vec<u64>),
 }
 
 /// The fingerprints are already hashes: the set uses them as they are.
@@ -211,11 +217,17 @@ where
 
         // Expand: every chunk's successors that earlier levels have not seen, in chunk order.
         let keep_states = bounds.depth_target.is_none_or(|target| depth + 1 < target);
-        let outputs: Vec<Mutex<Vec<Candidate<M::State>>>> = frontier.iter().map(|_| Mutex::new(Vec::new())).collect();
+        let outputs: Vec<Mutex<Output<M::State>>> =
+            frontier.iter().map(|_| Mutex::new(Output::Fingerprints(Vec::new()))).collect();
         let generated = AtomicUsize::new(states);
         for_each_chunk(threads, frontier.len(), &stop, |chunk| {
             let parents = std::mem::take(&mut *frontier[chunk].lock().expect("no checker thread panics"));
-            let mut out = Vec::with_capacity(parents.len() * CANDIDATES_PER_STATE);
+            let capacity = parents.len() * CANDIDATES_PER_STATE;
+            let mut out = if keep_states {
+                Output::States(Vec::with_capacity(capacity))
+            } else {
+                Output::Fingerprints(Vec::with_capacity(capacity))
+            };
             // The chunk's own new fingerprints: a duplicate within the chunk is dropped here, on
             // this thread (the merge would keep the same first one), not by the merge.
             let mut fresh = Seen::default();
@@ -231,8 +243,14 @@ where
                     count += 1;
                     let fingerprint = fingerprint(&state);
                     if !seen.contains(&fingerprint) && fresh.insert(fingerprint) {
-                        let link = Link { parent: (chunk * CHUNK_STATES + offset) as u32, action: action_index as u32 };
-                        out.push(Candidate { fingerprint, link, state: keep_states.then_some(state) });
+                        match &mut out {
+                            Output::States(out) => {
+                                let parent = (chunk * CHUNK_STATES + offset) as u32;
+                                let link = Link { parent, action: action_index as u32 };
+                                out.push(Candidate { fingerprint, link, state });
+                            }
+                            Output::Fingerprints(out) => out.push(fingerprint),
+                        }
                     }
                 }
             }
@@ -250,13 +268,17 @@ where
         let mut level_links = Vec::new();
         let mut last_level_len = 0;
         for output in outputs {
-            for candidate in output.into_inner().expect("no checker thread panics") {
-                if seen.insert(candidate.fingerprint) {
-                    level_links.push(candidate.link);
-                    match candidate.state {
-                        Some(state) => push_chunked(&mut next, &mut last, state),
-                        None => last_level_len += 1,
+            match output.into_inner().expect("no checker thread panics") {
+                Output::States(candidates) => {
+                    for candidate in candidates {
+                        if seen.insert(candidate.fingerprint) {
+                            level_links.push(candidate.link);
+                            push_chunked(&mut next, &mut last, candidate.state);
+                        }
                     }
+                }
+                Output::Fingerprints(fingerprints) => {
+                    last_level_len += fingerprints.into_iter().filter(|&f| seen.insert(f)).count();
                 }
             }
         }
