@@ -1,6 +1,6 @@
 //! `clone_in_place!`: a `Clone` whose `clone_from` goes field by field, each field with its own
 //! `clone_from`, for the structs a model checker clones into a box that already holds a member
-//! (`leasesim_models::member`). A derived `Clone` would build the whole value aside and move it in
+//! (`leasesim_models::recycled`). A derived `Clone` would build the whole value aside and move it in
 //! (a ~1.3 KB copy per generated state, in several pieces, through `memcpy`); this writes each
 //! small map's entries where they already are.
 //!

@@ -7,9 +7,10 @@
 //! `Vec`), looks up every property's name in a shared map and shares one queue between threads;
 //! its discoveries depend on the threads' interleaving, and a later one overwrites an earlier one.
 //! Here a level is expanded in fixed chunks that threads take in turn, every successor is looked
-//! up in the set of earlier levels' fingerprints (read-only while the level runs), and the
-//! survivors are merged in chunk order, so the next level, the parent links and the discoveries
-//! are the same on one thread or many. A state keeps a parent link (8 bytes) instead of a path.
+//! up in the set of earlier levels' fingerprints (read-only while the level runs) and in its
+//! chunk's own, and the survivors are merged in chunk order, so the next level, the parent links
+//! and the discoveries are the same on one thread or many. A state keeps a parent link (8 bytes)
+//! instead of a path, and the states at the depth bound only their fingerprints.
 //!
 //! Semantics, kept equal to stateright 0.31's BFS so that counts agree (a test runs both):
 //! - the initial states are at depth 1; `depth_target` is stateright's `target_max_depth`: states
@@ -21,8 +22,9 @@
 //!
 //! Differences, each on purpose: the discovery of a property is the first state in BFS order (so
 //! the shortest path, and the same on every run), and a level whose discoveries complete the
-//! `stop_at_first_of` set (or every property) is not expanded. `states_target` stops between
-//! chunks, so how far past it a run goes depends on the threads' timing.
+//! `stop_at_first_of` set (or every property) is not expanded (stateright goes on to the end of a
+//! block of states, so such a run counts fewer states here). `states_target` stops between chunks,
+//! so how far past it a run goes depends on the threads' timing.
 //!
 //! It reads no clock; it spawns scoped threads per pass.
 
