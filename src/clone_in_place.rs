@@ -9,7 +9,7 @@
 
 /// `clone_in_place!(impl<generics> for Type<params> { field, … })` implements `Clone` for a
 /// struct with named fields: `clone` clones each field, `clone_from` calls each field's
-/// `clone_from`.
+/// `clone_from`. Each generic parameter needs a bound, to which the impl adds `Clone`.
 #[macro_export]
 macro_rules! clone_in_place {
     (impl $(<$($generic:ident $(: $bound:path)?),*>)? for $ty:ident $(<$($param:ident),*>)? { $($field:ident),* $(,)? }) => {
