@@ -151,10 +151,7 @@ where
         properties.iter().all(|p| p.expectation != Expectation::Eventually),
         "the level-synchronous BFS does not check `eventually` properties"
     );
-    let stops: Vec<bool> = properties
-        .iter()
-        .map(|p| bounds.stop_at_first_of.is_empty() || bounds.stop_at_first_of.contains(&p.name))
-        .collect();
+    let stops: Vec<bool> = properties.iter().map(|p| bounds.stop_at_first_of.contains(&p.name)).collect();
     let threads = bounds.threads.max(1);
     let init_states: Vec<M::State> = model.init_states().into_iter().filter(|s| model.within_boundary(s)).collect();
 

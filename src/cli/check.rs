@@ -152,7 +152,13 @@ where
         say!("  counterexample ({} actions):", lines.len());
         lines.iter().for_each(|line| say!("  {line}"));
         let started = WallClock::now();
-        let Some(shortest) = shortest::shortest_counterexample(&model, verdict.name, lines.len()) else {
+        // A `bfs` discovery is already the shortest (the first in BFS order); the other strategies'
+        // are searched again.
+        let shortest = match options.strategy {
+            Strategy::Bfs => Some(path.clone()),
+            _ => shortest::shortest_counterexample(&model, verdict.name, lines.len()),
+        };
+        let Some(shortest) = shortest else {
             eprintln!("error: the breadth-first search did not re-find the counterexample of {}", verdict.name);
             continue;
         };
