@@ -8,7 +8,7 @@
 
 use crate::digest::Digest;
 use crate::expiry::ExpiryQueue;
-use crate::lease::{LeaseError, LeaseId, Lessor, NO_LEASE};
+use crate::lease::{LeaseError, LeaseId, Lessor, NO_LEASE, attachment_item};
 use crate::small_map::{INLINE_MAX, SmallMap};
 
 /// A key (and a value): a string kept inline up to 24 bytes, so the short keys of a model or a
@@ -28,20 +28,23 @@ pub struct KeyValue {
     pub version: i64,
 }
 
-/// Equality compares everything; the hash leaves out the digest (a function of the keys).
+/// Equality compares everything; the hash leaves out the digests (functions of the keys).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Kv {
     revision: Revision,
     keys: SmallMap<Key, KeyValue, INLINE_MAX>,
     /// Every `(key, version)` as a digest, kept up to date by every put and delete.
     digest: Digest,
+    /// Every key bound to a lease as the lessor's attachment item `(lease, key)`, kept up to date
+    /// by every put and delete (see `Kv::bindings_digest`).
+    bindings: Digest,
 }
 
-crate::clone_in_place!(impl for Kv { revision, keys, digest });
+crate::clone_in_place!(impl for Kv { revision, keys, digest, bindings });
 
 impl std::hash::Hash for Kv {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let Kv { revision, keys, digest: _ } = self;
+        let Kv { revision, keys, digest: _, bindings: _ } = self;
         (revision, keys).hash(state);
     }
 }
@@ -54,7 +57,7 @@ impl Default for Kv {
 
 impl Kv {
     pub fn new() -> Kv {
-        Kv { revision: 1, keys: SmallMap::new(), digest: Digest::EMPTY }
+        Kv { revision: 1, keys: SmallMap::new(), digest: Digest::EMPTY, bindings: Digest::EMPTY }
     }
 
     /// The current revision.
@@ -72,9 +75,20 @@ impl Kv {
         self.digest
     }
 
-    /// [`Kv::digest`] computed from scratch.
-    pub fn recomputed_digest(&self) -> Digest {
-        Digest::of(self.keys.iter())
+    /// Every binding of a key to a lease, as the digest of the same items the lessor sums for its
+    /// attachments (`LessorDigest::attachments`): the two are equal exactly when the KV binds each
+    /// key to the lease that lists it and no other (up to a 64-bit hash collision).
+    pub fn bindings_digest(&self) -> Digest {
+        self.bindings
+    }
+
+    /// Panics if a running digest drifted from the one computed from scratch (a change that
+    /// bypassed it: a programmer error).
+    pub fn assert_consistent(&self) {
+        assert_eq!(self.digest, Digest::of(self.keys.iter()), "the KV's running digest drifted");
+        let bound = self.keys.iter().filter(|(_, kv)| kv.lease != NO_LEASE);
+        let bindings = Digest::of(bound.map(|(key, kv)| attachment_item(kv.lease, key)));
+        assert_eq!(self.bindings, bindings, "the KV's running bindings digest drifted");
     }
 
     /// Every key in order.
@@ -127,8 +141,14 @@ impl Kv {
         }
         let new = KeyValue { value: Key::from(value), lease, create_revision, mod_revision: revision, version };
         self.digest.add((key, &new));
+        if lease != NO_LEASE {
+            self.bindings.add(attachment_item(lease, key));
+        }
         if let Some(old) = self.keys.insert(Key::from(key), new) {
             self.digest.remove((key, &old));
+            if old.lease != NO_LEASE {
+                self.bindings.remove(attachment_item(old.lease, key));
+            }
         }
         self.revision = revision;
         Ok(revision)
@@ -154,6 +174,9 @@ impl Kv {
             let key = key.as_ref();
             if let Some(old) = self.keys.remove(key) {
                 self.digest.remove((key, &old));
+                if old.lease != NO_LEASE {
+                    self.bindings.remove(attachment_item(old.lease, key));
+                }
                 deleted_any = true;
                 let lease = lessor.lease_of_key(key);
                 if lease != NO_LEASE {
@@ -204,7 +227,7 @@ mod tests {
         let a = kv.get("a").expect("a exists");
         assert_eq!((a.value.as_str(), a.create_revision, a.mod_revision, a.version), ("3", 2, 3, 2));
         assert_eq!(kv.delete(&mut lessor, "a"), (4, 1));
-        assert_eq!(kv.digest(), kv.recomputed_digest());
+        kv.assert_consistent();
     }
 
     #[test]
@@ -222,7 +245,7 @@ mod tests {
         assert!(kv.is_empty());
         assert_eq!(lessor.revoke(&mut kv, 1), Ok(vec![]), "no keys, no revision");
         assert_eq!(kv.revision(), 6);
-        assert_eq!(kv.digest(), kv.recomputed_digest());
+        kv.assert_consistent();
         lessor.assert_consistent();
     }
 

@@ -91,15 +91,23 @@ pub type Verdict = Result<(), Violation>;
 
 /// `no_key_outlives_its_lease` (state part): every key bound to a lease in the KV is bound to a
 /// lease that exists and lists it, and every key a lease lists is in the KV bound to that lease.
+///
+/// It holds exactly when the lessor's attachments and the KV's bindings are the same set of
+/// `(lease, key)` pairs, and both keep that set as a running digest: a model checker, which runs
+/// this after every command, compares two words. Only digests that differ are followed by a walk
+/// of the entries, which names the key; a walk that finds nothing means a change bypassed a digest
+/// (a programmer error, which debug builds report).
 pub fn check_attachments<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv) -> Verdict {
-    // Walks the KV's and the lessor's entries as they are (no lookup of what is in hand): a model
-    // checker runs this after every command.
+    if lessor.digest().attachments == kv.bindings_digest() {
+        return Ok(());
+    }
     for (key, kv_entry) in kv.iter() {
         check_key_attachment(lessor, key, kv_entry)?;
     }
     for lease in lessor.leases_by_id() {
         check_lease_attachments(kv, lease)?;
     }
+    debug_assert!(false, "the attachments agree but their digests differ: a change bypassed a digest");
     Ok(())
 }
 
@@ -285,6 +293,7 @@ pub fn check_replicas_agree_with<Q: ExpiryQueue>(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ReplicaDigest {
     leases: Digest,
+    attachments: Digest,
     remaining_ttls: Digest,
     kv: Digest,
     revision: Revision,
@@ -294,6 +303,7 @@ fn replica_digest<Q: ExpiryQueue>(lessor: &Lessor<Q>, kv: &Kv, compare_remaining
     let digest = lessor.digest();
     ReplicaDigest {
         leases: digest.leases,
+        attachments: digest.attachments,
         remaining_ttls: if compare_remaining_ttl { digest.remaining_ttls } else { Digest::EMPTY },
         kv: kv.digest(),
         revision: kv.revision(),
@@ -373,6 +383,22 @@ pub struct History {
 }
 
 crate::clone_in_place!(impl for History { leases });
+
+/// [`History::check_not_resurrected`] for one lease: revoked, that revoke applied, and present.
+fn check_fate_not_resurrected<Q: ExpiryQueue>(
+    id: LeaseId,
+    fate: &LeaseFate,
+    lessor: &Lessor<Q>,
+    applied_revoke: &impl Fn(LeaseId) -> bool,
+) -> Verdict {
+    if fate.revoked.is_some() && applied_revoke(id) && lessor.lookup(id).is_some() {
+        return Err(Violation::new(
+            RENEW_NEVER_RESURRECTS,
+            format!("lease {id} was revoked but is present again without a new grant"),
+        ));
+    }
+    Ok(())
+}
 
 impl History {
     pub fn new() -> History {
@@ -611,7 +637,10 @@ impl History {
         lessor: &Lessor<Q>,
         applied_revoke: impl Fn(LeaseId) -> bool,
     ) -> Verdict {
-        self.check_not_resurrected_of(lessor, self.leases.keys().copied(), applied_revoke)
+        for (&id, fate) in self.leases.iter() {
+            check_fate_not_resurrected(id, fate, lessor, &applied_revoke)?;
+        }
+        Ok(())
     }
 
     /// [`History::check_not_resurrected`] restricted to some lease IDs (those a step granted, for
@@ -624,12 +653,8 @@ impl History {
         applied_revoke: impl Fn(LeaseId) -> bool,
     ) -> Verdict {
         for id in ids {
-            let Some(fate) = self.leases.get(&id) else { continue };
-            if fate.revoked.is_some() && applied_revoke(id) && lessor.lookup(id).is_some() {
-                return Err(Violation::new(
-                    RENEW_NEVER_RESURRECTS,
-                    format!("lease {id} was revoked but is present again without a new grant"),
-                ));
+            if let Some(fate) = self.leases.get(&id) {
+                check_fate_not_resurrected(id, fate, lessor, &applied_revoke)?;
             }
         }
         Ok(())
@@ -809,7 +834,40 @@ mod tests {
         assert_eq!(by_digest, full);
         for (lessor, kv) in [&a, &b, &c, &d, &torn] {
             lessor.assert_consistent();
-            assert_eq!(kv.digest(), kv.recomputed_digest());
+            kv.assert_consistent();
+        }
+    }
+
+    #[test]
+    fn attachments_compared_by_digest_fail_where_the_walk_does() {
+        use crate::bugs::{Bug, Bugs};
+        let detail = |verdict: Verdict| verdict.map_err(|v| (v.property, v.detail));
+        let (mut lessor, mut kv) = replica(Bugs::NONE);
+        assert_eq!(check_attachments(&lessor, &kv), Ok(()));
+        kv.put(&mut lessor, "a1", "v", 3).expect("put"); // a key moved to another lease
+        kv.delete(&mut lessor, "b2");
+        assert_eq!(check_attachments(&lessor, &kv), Ok(()));
+        // etcd-6098: the lease removed, its keys still bound to it.
+        let (mut torn, mut torn_kv) = replica(Bugs::only(Bug::Etcd6098));
+        let mut ticket = torn.revoke_begin(2).expect("revoke 2");
+        torn.revoke_step(&mut torn_kv, &mut ticket); // RemoveLease
+        let err = detail(check_attachments(&torn, &torn_kv)).expect_err("keys outlive lease 2");
+        assert_eq!(
+            err,
+            (NO_KEY_OUTLIVES_ITS_LEASE, "key \"a2\" is still attached to lease 2 which is gone".to_owned())
+        );
+        // The lessor's side changed alone, each way.
+        let (mut detached, kv) = replica(Bugs::NONE);
+        detached.detach(1, "b1").expect("detach");
+        let err = detail(check_attachments(&detached, &kv)).expect_err("b1 unlisted");
+        assert_eq!(err.1, "key \"b1\" names lease 1 but the lease does not list it");
+        let (mut attached, kv) = replica(Bugs::NONE);
+        attached.attach(3, "z").expect("attach");
+        let err = detail(check_attachments(&attached, &kv)).expect_err("z not in the KV");
+        assert_eq!(err.1, "lease 3 lists key \"z\" which the KV does not bind to it");
+        for (lessor, kv) in [(&lessor, &kv), (&torn, &torn_kv), (&detached, &kv), (&attached, &kv)] {
+            lessor.assert_consistent();
+            kv.assert_consistent();
         }
     }
 

@@ -140,11 +140,13 @@ impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Lessor<Q> {
 }
 
 /// The replicated part of a lessor as order-independent digests (see [`crate::digest`]): its
-/// leases (ID, TTL) with their attachments (ID, key), and apart from them the remaining TTLs (ID,
+/// leases (ID, TTL), their attachments (ID, key) apart (the KV keeps the same items for its
+/// bindings, so `oracle::check_attachments` compares the two in O(1)), and the remaining TTLs (ID,
 /// remaining TTL), which a comparison may ignore. Expiries and queues are local and not in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LessorDigest {
     pub leases: Digest,
+    pub attachments: Digest,
     pub remaining_ttls: Digest,
 }
 
@@ -162,7 +164,7 @@ impl LessorDigest {
         self.leases.add(lease_item(lease));
         self.remaining_ttls.add(remaining_item(lease.id, lease.remaining_ttl_s));
         for key in &lease.keys {
-            self.leases.add(attachment_item(lease.id, key));
+            self.attachments.add(attachment_item(lease.id, key));
         }
     }
 
@@ -170,7 +172,7 @@ impl LessorDigest {
         self.leases.remove(lease_item(lease));
         self.remaining_ttls.remove(remaining_item(lease.id, lease.remaining_ttl_s));
         for key in &lease.keys {
-            self.leases.remove(attachment_item(lease.id, key));
+            self.attachments.remove(attachment_item(lease.id, key));
         }
     }
 }
@@ -179,7 +181,9 @@ impl LessorDigest {
 fn lease_item(lease: &Lease) -> (u8, LeaseId, i64) {
     (0, lease.id, lease.ttl_s)
 }
-fn attachment_item(id: LeaseId, key: &str) -> (u8, LeaseId, &str) {
+/// The digest item of key `key` attached to lease `id`: the lessor's attachments and the KV's
+/// bindings (`Kv::bindings_digest`) are sums of these.
+pub(crate) fn attachment_item(id: LeaseId, key: &str) -> (u8, LeaseId, &str) {
     (1, id, key)
 }
 fn remaining_item(id: LeaseId, remaining_ttl_s: i64) -> (u8, LeaseId, i64) {
@@ -289,7 +293,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     pub fn attach(&mut self, id: LeaseId, key: &str) -> Result<(), LeaseError> {
         let lease = self.leases.get_mut(&id).ok_or(LeaseError::LeaseNotFound)?;
         if lease.keys.insert(Key::from(key)) {
-            self.digest.leases.add(attachment_item(id, key));
+            self.digest.attachments.add(attachment_item(id, key));
         }
         self.item_map.insert(Key::from(key), id);
         Ok(())
@@ -299,7 +303,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     pub fn detach(&mut self, id: LeaseId, key: &str) -> Result<(), LeaseError> {
         let lease = self.leases.get_mut(&id).ok_or(LeaseError::LeaseNotFound)?;
         if lease.keys.remove(key) {
-            self.digest.leases.remove(attachment_item(id, key));
+            self.digest.attachments.remove(attachment_item(id, key));
         }
         if self.item_map.get(key) == Some(&id) {
             self.item_map.remove(key);

@@ -16,6 +16,7 @@ mod renew;
 mod revoke;
 
 pub use config::{EXPIRY_SCAN_PERIOD, EtcdVersion, LessorConfig, MAX_CHECKPOINT_BATCH, MAX_LEASE_TTL_S};
+pub(crate) use lessor::attachment_item;
 pub use lessor::{Lease, Lessor, LessorDigest, TimeToLive};
 pub use persist::{LeaseRecord, LeaseRecords};
 pub use renew::{RenewBegin, RenewTicket};
