@@ -43,6 +43,10 @@ const CHUNK_STATES: usize = 64;
 /// grown output is copied; a lessor-model state offers up to about 20 actions).
 const CANDIDATES_PER_STATE: usize = 16;
 
+/// Room for this many fingerprints per state in a chunk's own set before it grows (the lessor
+/// model makes about 3 successors per state, most of them new to the chunk).
+const FRESH_PER_STATE: usize = 4;
+
 /// How far a search goes.
 #[derive(Clone, Debug, Default)]
 pub struct Bounds {
@@ -229,7 +233,7 @@ where
             };
             // The chunk's own new fingerprints: a duplicate within the chunk is dropped here, on
             // this thread (the merge would keep the same first one), not by the merge.
-            let mut fresh = Seen::default();
+            let mut fresh = Seen::with_capacity_and_hasher(parents.len() * FRESH_PER_STATE, Default::default());
             let mut actions = Vec::new();
             let mut count = 0;
             for (offset, parent) in parents.iter().enumerate() {
