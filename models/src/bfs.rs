@@ -9,8 +9,11 @@
 //! Here a level is expanded in fixed chunks that threads take in turn, every successor is looked
 //! up in the set of earlier levels' fingerprints (read-only while the level runs) and in its
 //! chunk's own, and the survivors are merged in chunk order, so the next level, the parent links
-//! and the discoveries are the same on one thread or many. A state keeps a parent link (8 bytes)
-//! instead of a path, and the states at the depth bound only their fingerprints.
+//! and the discoveries are the same on one thread or many. A successor is checked against the
+//! properties not yet discovered when it is made (while it is in cache; a separate pass over the
+//! level would read every state from memory again), and the merge takes the first of each
+//! property's discoverers in level order. A state keeps a parent link (8 bytes) instead of a path,
+//! and the states at the depth bound only their fingerprints.
 //!
 //! Semantics, kept equal to stateright 0.31's BFS so that counts agree (a test runs both):
 //! - the initial states are at depth 1; `depth_target` is stateright's `target_max_depth`: states
@@ -33,7 +36,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use stateright::{Expectation, Model, Path};
+use stateright::{Expectation, Model, Path, Property};
 
 /// States per chunk: small enough that two threads share a level of a few hundred states, large
 /// enough that taking a chunk (one atomic add, one lock) costs nothing per state.
@@ -84,7 +87,22 @@ struct Link {
 struct Candidate<S> {
     fingerprint: u64,
     link: Link,
+    /// Bit `p`: the state discovers property `p` (checked when it was made, while it is in cache).
+    discovers: u64,
     state: S,
+}
+
+/// Which of the `open` properties `state` discovers, as bits by property index: an `always` where
+/// it is false, a `sometimes` where it is true.
+fn discoveries<M: Model>(model: &M, properties: &[Property<M>], open: &[usize], state: &M::State) -> u64 {
+    let mut bits = 0;
+    for &p in open {
+        let property = &properties[p];
+        if (property.condition)(model, state) == (property.expectation == Expectation::Sometimes) {
+            bits |= 1 << p;
+        }
+    }
+    bits
 }
 
 /// A chunk's new successors. Those at the target depth are neither checked nor expanded: only
@@ -155,6 +173,7 @@ where
         properties.iter().all(|p| p.expectation != Expectation::Eventually),
         "the level-synchronous BFS does not check `eventually` properties"
     );
+    assert!(properties.len() <= 64, "a model has at most 64 properties (a state's discoveries are a u64)");
     let stops: Vec<bool> = properties.iter().map(|p| bounds.stop_at_first_of.contains(&p.name)).collect();
     let threads = bounds.threads.max(1);
     let init_states: Vec<M::State> = model.init_states().into_iter().filter(|s| model.within_boundary(s)).collect();
@@ -173,41 +192,27 @@ where
     }
     flush_chunk(&mut frontier, &mut last);
 
+    // Per property, its first discovery in BFS order as (level, index in level). The initial states
+    // are checked here; every later state when it is made (see `Candidate::discovers`).
     let mut found: Vec<Option<(usize, usize)>> = vec![None; properties.len()];
+    let all: Vec<usize> = (0..properties.len()).collect();
+    let mut index = 0;
+    let check_init = bounds.depth_target.is_none_or(|target| target > 1);
+    for chunk in frontier.iter().filter(|_| check_init) {
+        for state in chunk.lock().expect("no checker thread panics").iter() {
+            record_discoveries(&mut found, 0, index, discoveries(model, &properties, &all, state));
+            index += 1;
+        }
+    }
     let mut depth_max = 0;
     let stop = AtomicBool::new(false);
     for depth in 1.. {
-        let level = depth - 1;
         if frontier.is_empty() {
             break;
         }
         depth_max = depth;
         if bounds.depth_target.is_some_and(|target| depth >= target) {
             break;
-        }
-
-        // Check: per property not yet discovered, the first state of this level that discovers it.
-        let firsts: Vec<AtomicUsize> = properties.iter().map(|_| AtomicUsize::new(usize::MAX)).collect();
-        let open: Vec<usize> = (0..properties.len()).filter(|&p| found[p].is_none()).collect();
-        if !open.is_empty() {
-            for_each_chunk(threads, frontier.len(), &AtomicBool::new(false), |chunk| {
-                let states = frontier[chunk].lock().expect("no checker thread panics");
-                for (offset, state) in states.iter().enumerate() {
-                    for &p in &open {
-                        let property = &properties[p];
-                        let holds = (property.condition)(model, state);
-                        if holds == (property.expectation == Expectation::Sometimes) {
-                            firsts[p].fetch_min(chunk * CHUNK_STATES + offset, Ordering::Relaxed);
-                        }
-                    }
-                }
-            });
-        }
-        for (p, first) in firsts.iter().enumerate() {
-            let index = first.load(Ordering::Relaxed);
-            if index != usize::MAX {
-                found[p] = Some((level, index));
-            }
         }
         let done = if bounds.stop_at_first_of.is_empty() {
             found.iter().all(Option::is_some)
@@ -217,6 +222,7 @@ where
         if done {
             break;
         }
+        let open: Vec<usize> = (0..properties.len()).filter(|&p| found[p].is_none()).collect();
 
         // Expand: every chunk's successors that earlier levels have not seen, in chunk order.
         let keep_states = bounds.depth_target.is_none_or(|target| depth + 1 < target);
@@ -250,7 +256,8 @@ where
                             Output::States(out) => {
                                 let parent = (chunk * CHUNK_STATES + offset) as u32;
                                 let link = Link { parent, action: action_index as u32 };
-                                out.push(Candidate { fingerprint, link, state });
+                                let discovers = discoveries(model, &properties, &open, &state);
+                                out.push(Candidate { fingerprint, link, discovers, state });
                             }
                             Output::Fingerprints(out) => out.push(fingerprint),
                         }
@@ -275,6 +282,7 @@ where
                 Output::States(candidates) => {
                     for candidate in candidates {
                         if seen.insert(candidate.fingerprint) {
+                            record_discoveries(&mut found, depth, level_links.len(), candidate.discovers);
                             level_links.push(candidate.link);
                             push_chunked(&mut next, &mut last, candidate.state);
                         }
@@ -299,6 +307,15 @@ where
     let discoveries =
         found.iter().map(|f| f.map(|(level, index)| path_to(model, &init_states, &links, level, index))).collect();
     Outcome { states, unique_states: seen.len(), depth_max, discoveries }
+}
+
+/// Records state `index` of `level` as the discovery of each property in `bits` not found before.
+fn record_discoveries(found: &mut [Option<(usize, usize)>], level: usize, index: usize, mut bits: u64) {
+    while bits != 0 {
+        let p = bits.trailing_zeros() as usize;
+        found[p].get_or_insert((level, index));
+        bits &= bits - 1;
+    }
 }
 
 /// Appends `state` to the chunk being filled, starting a new one when it is full.
