@@ -526,6 +526,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             assert!(self.records.get(lease.id).is_some(), "lease {} has no persisted record", lease.id);
         }
         assert_eq!(self.digest, LessorDigest::of(self.leases.values()), "the running digest drifted from the leases");
+        self.records.assert_consistent();
     }
 }
 

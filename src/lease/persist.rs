@@ -5,6 +5,7 @@
 //! keeps it across a crash and hands it to `Lessor::recover`.
 
 use super::LeaseId;
+use crate::digest::Digest;
 use crate::small_map::{INLINE_MAX, SmallMap};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14,13 +15,24 @@ pub struct LeaseRecord {
     pub remaining_ttl_s: i64,
 }
 
-/// The lease bucket: records by their encoded key.
-#[derive(Debug, Default, PartialEq, Eq, Hash)]
+/// The lease bucket: records by their encoded key. Equality compares the records; the hash is the
+/// running digest of the records, which stands for them (equal buckets hash alike; different ones
+/// alike only by a 64-bit collision, as any fingerprint): a model checker hashes the bucket of every
+/// state it generates.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct LeaseRecords {
     bucket: SmallMap<[u8; 8], LeaseRecord, INLINE_MAX>,
+    /// Every record as a digest item, kept up to date by every put and delete.
+    digest: Digest,
 }
 
-crate::clone_in_place!(impl for LeaseRecords { bucket });
+crate::clone_in_place!(impl for LeaseRecords { bucket, digest });
+
+impl std::hash::Hash for LeaseRecords {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.digest.hash(state);
+    }
+}
 
 impl LeaseRecords {
     /// etcd's `int64ToBytes`: the ID as an unsigned big-endian u64.
@@ -32,10 +44,19 @@ impl LeaseRecords {
     }
 
     pub fn put(&mut self, record: LeaseRecord) {
-        self.bucket.insert(Self::encode_key(record.id), record);
+        self.digest.add(record);
+        if let Some(old) = self.bucket.insert(Self::encode_key(record.id), record) {
+            self.digest.remove(old);
+        }
     }
     pub fn delete(&mut self, id: LeaseId) {
-        self.bucket.remove(&Self::encode_key(id));
+        if let Some(old) = self.bucket.remove(&Self::encode_key(id)) {
+            self.digest.remove(old);
+        }
+    }
+    /// Panics if the running digest drifted from the one computed from scratch.
+    pub fn assert_consistent(&self) {
+        assert_eq!(self.digest, Digest::of(self.bucket.values()), "the lease bucket's running digest drifted");
     }
     pub fn get(&self, id: LeaseId) -> Option<&LeaseRecord> {
         self.bucket.get(&Self::encode_key(id))
@@ -66,5 +87,9 @@ mod tests {
         ids.sort();
         assert_eq!(ids, vec![i64::MIN, -9_000, -1, 7, i64::MAX]);
         assert_eq!(records.get(-1).map(|r| r.ttl_s), Some(10));
+        records.put(LeaseRecord { id: 7, ttl_s: 11, remaining_ttl_s: 3 });
+        records.delete(-1);
+        records.delete(-2);
+        records.assert_consistent();
     }
 }
