@@ -376,13 +376,24 @@ pub struct LeaseFate {
 /// one); the next leader promotes from that stale remaining TTL and revokes the lease early.
 pub const STALE_CHECKPOINT_RACE: &str = "a leader change promoted it from a checkpoint older than its last renew";
 
-/// The recorded history that the history properties are judged against.
-#[derive(Debug, Default, PartialEq, Eq, Hash)]
+/// The recorded history that the history properties are judged against. Equality compares the
+/// fates; the hash is their running digest, which stands for them (equal histories hash alike,
+/// different ones alike only by a 64-bit collision, as any fingerprint): a model checker hashes the
+/// history of every state it generates.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct History {
     leases: SmallMap<LeaseId, LeaseFate, INLINE_MAX>,
+    /// Every `(id, fate)` as a digest item, kept up to date by every change (see `History::update`).
+    digest: Digest,
 }
 
-crate::clone_in_place!(impl for History { leases });
+crate::clone_in_place!(impl for History { leases, digest });
+
+impl std::hash::Hash for History {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.digest.hash(state);
+    }
+}
 
 /// [`History::check_not_resurrected`] for one lease: revoked, that revoke applied, and present.
 fn check_fate_not_resurrected<Q: ExpiryQueue>(
@@ -413,22 +424,38 @@ impl History {
         self.leases.iter().map(|(id, fate)| (*id, fate))
     }
 
+    /// Changes the fate of `id`, if the history knows it, keeping the digest up to date: every
+    /// change of a fate goes through here.
+    fn update<R>(&mut self, id: LeaseId, change: impl FnOnce(&mut LeaseFate) -> R) -> Option<R> {
+        let fate = self.leases.get_mut(&id)?;
+        self.digest.remove((id, &*fate));
+        let result = change(fate);
+        self.digest.add((id, &*fate));
+        Some(result)
+    }
+
+    /// Panics if the running digest drifted from the one computed from scratch.
+    pub fn assert_consistent(&self) {
+        assert_eq!(self.digest, Digest::of(self.leases.iter()), "the history's running digest drifted");
+    }
+
     /// A grant was applied (a new incarnation of `id` starts) at true time `at`.
     pub fn on_grant(&mut self, at: Instant, id: LeaseId, ttl_s: i64) {
         let deadline = at + Duration::from_secs_i64(ttl_s);
-        self.leases.insert(
-            id,
-            LeaseFate {
-                ttl_s,
-                granted_at: at,
-                promised_deadline: deadline,
-                server_deadline: deadline,
-                lost_revokes: 0,
-                shortened_by_promote: false,
-                revoked: None,
-                checkpoint: None,
-            },
-        );
+        let fate = LeaseFate {
+            ttl_s,
+            granted_at: at,
+            promised_deadline: deadline,
+            server_deadline: deadline,
+            lost_revokes: 0,
+            shortened_by_promote: false,
+            revoked: None,
+            checkpoint: None,
+        };
+        self.digest.add((id, &fate));
+        if let Some(old) = self.leases.insert(id, fate) {
+            self.digest.remove((id, &old));
+        }
     }
 
     /// A keep-alive reply `ttl_s` for `id` was produced at true time `at`. `renew_never_resurrects`:
@@ -444,28 +471,30 @@ impl History {
     /// `since` makes it a resurrection; a later one leaves the lease revoked and its deadline as
     /// it was.
     pub fn on_renew_ok_since(&mut self, at: Instant, since: Instant, id: LeaseId, ttl_s: i64) -> Verdict {
-        let Some(fate) = self.leases.get_mut(&id) else {
-            return Err(Violation::new(
+        let renewed = self.update(id, |fate| {
+            if let Some((revoked_at, _)) = fate.revoked {
+                if revoked_at > since {
+                    return Ok(()); // ordered before the revoke (see above)
+                }
+                return Err(Violation::new(
+                    RENEW_NEVER_RESURRECTS,
+                    format!("renew of lease {id} succeeded at {at} after it was revoked at {revoked_at}"),
+                ));
+            }
+            fate.promised_deadline = fate.promised_deadline.max(at + Duration::from_secs_i64(ttl_s));
+            fate.shortened_by_promote = false;
+            // etcd's renew clears the remaining TTL (a checkpoint of 0 through the log): after a
+            // renew a new leader may give the lease its full TTL again.
+            fate.checkpoint = None;
+            fate.server_deadline = fate.server_deadline.max(fate.promised_deadline);
+            Ok(())
+        });
+        renewed.unwrap_or_else(|| {
+            Err(Violation::new(
                 RENEW_NEVER_RESURRECTS,
                 format!("renew of lease {id} succeeded but it was never granted"),
-            ));
-        };
-        if let Some((revoked_at, _)) = fate.revoked {
-            if revoked_at > since {
-                return Ok(()); // ordered before the revoke (see above)
-            }
-            return Err(Violation::new(
-                RENEW_NEVER_RESURRECTS,
-                format!("renew of lease {id} succeeded at {at} after it was revoked at {revoked_at}"),
-            ));
-        }
-        fate.promised_deadline = fate.promised_deadline.max(at + Duration::from_secs_i64(ttl_s));
-        fate.shortened_by_promote = false;
-        // etcd's renew clears the remaining TTL (a checkpoint of 0 through the log): after a renew
-        // a new leader may give the lease its full TTL again.
-        fate.checkpoint = None;
-        fate.server_deadline = fate.server_deadline.max(fate.promised_deadline);
-        Ok(())
+            ))
+        })
     }
 
     /// `renew_never_resurrects` (expired part): a renew that succeeds at true time `at` must find
@@ -506,9 +535,7 @@ impl History {
 
     /// A checkpoint `{id, remaining_ttl_s}` at log index `index` was applied (first anywhere).
     pub fn on_checkpoint(&mut self, index: u64, id: LeaseId, remaining_ttl_s: i64) {
-        if let Some(fate) = self.leases.get_mut(&id) {
-            fate.checkpoint = (remaining_ttl_s > 0).then_some((index, remaining_ttl_s));
-        }
+        self.update(id, |fate| fate.checkpoint = (remaining_ttl_s > 0).then_some((index, remaining_ttl_s)));
     }
 
     /// A member restarted without checkpoint persistence: the remaining TTLs it held are gone
@@ -517,6 +544,7 @@ impl History {
         for fate in self.leases.values_mut() {
             fate.checkpoint = None;
         }
+        self.digest = Digest::of(self.leases.iter());
     }
 
     /// `promote_honours_checkpoint`: a leader promoted at true time `at` with extension `extend`
@@ -585,49 +613,48 @@ impl History {
 
     /// A new leader promoted its lessor and set `id` to expire at `expiry` (in true time).
     pub fn on_promote(&mut self, id: LeaseId, expiry: Instant) {
-        if let Some(fate) = self.leases.get_mut(&id) {
+        self.update(id, |fate| {
             fate.server_deadline = fate.server_deadline.max(expiry);
             if fate.revoked.is_none() && expiry < fate.promised_deadline {
                 fate.shortened_by_promote = true;
             }
-        }
+        });
     }
 
     /// The leader applied the grant of `id` after the member that answered the client, and set it
     /// to expire at `expiry` (true time): a later deadline a leader set, as a promote's may be.
     pub fn on_leader_grant(&mut self, id: LeaseId, expiry: Instant) {
-        if let Some(fate) = self.leases.get_mut(&id) {
-            fate.server_deadline = fate.server_deadline.max(expiry);
-        }
+        self.update(id, |fate| fate.server_deadline = fate.server_deadline.max(expiry));
     }
 
     /// A revoke proposal for `id` was lost (dropped before it committed).
     pub fn on_revoke_lost(&mut self, id: LeaseId) {
-        if let Some(fate) = self.leases.get_mut(&id) {
-            fate.lost_revokes += 1;
-        }
+        self.update(id, |fate| fate.lost_revokes += 1);
     }
 
     /// A revoke of `id` was applied at true time `at`; `by_expiry` when the expiry scan proposed
     /// it. `no_early_revoke`: an expiry revoke comes no earlier than the promised deadline minus
     /// `drift_tolerance` (the clock-drift bound over the lease's TTL).
     pub fn on_revoke(&mut self, at: Instant, id: LeaseId, by_expiry: bool, drift_tolerance: Duration) -> Verdict {
-        let Some(fate) = self.leases.get_mut(&id) else { return Ok(()) };
-        if fate.revoked.is_some() {
-            return Ok(());
-        }
-        fate.revoked = Some((at, by_expiry));
-        if by_expiry && at + drift_tolerance < fate.promised_deadline {
-            let cause = if fate.shortened_by_promote { format!(": {STALE_CHECKPOINT_RACE}") } else { String::new() };
-            return Err(Violation::new(
-                NO_EARLY_REVOKE,
-                format!(
-                    "lease {id} was revoked by expiry at {at}, before its promised deadline {} (tolerance {drift_tolerance}){cause}",
-                    fate.promised_deadline
-                ),
-            ));
-        }
-        Ok(())
+        let revoked = self.update(id, |fate| {
+            if fate.revoked.is_some() {
+                return Ok(());
+            }
+            fate.revoked = Some((at, by_expiry));
+            if by_expiry && at + drift_tolerance < fate.promised_deadline {
+                let cause =
+                    if fate.shortened_by_promote { format!(": {STALE_CHECKPOINT_RACE}") } else { String::new() };
+                return Err(Violation::new(
+                    NO_EARLY_REVOKE,
+                    format!(
+                        "lease {id} was revoked by expiry at {at}, before its promised deadline {} (tolerance {drift_tolerance}){cause}",
+                        fate.promised_deadline
+                    ),
+                ));
+            }
+            Ok(())
+        });
+        revoked.unwrap_or(Ok(()))
     }
 
     /// `renew_never_resurrects` (state part): a lease revoked and not granted again is absent from

@@ -189,6 +189,7 @@ impl<Q: ExpiryQueue> Replayer<Q> {
         debug_assert!({
             self.lessor.assert_consistent();
             self.kv.assert_consistent();
+            self.history.assert_consistent();
             true
         });
         let verdict = verdict.and_then(|()| self.check_state());
