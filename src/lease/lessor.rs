@@ -98,10 +98,13 @@ pub struct TimeToLive {
     pub keys: Vec<String>,
 }
 
-/// etcd's lessor. `Q` is the expiry index (see `expiry`). Equality compares everything; the hash
-/// leaves out the configuration (fixed for a lessor's life) and what is a function of the leases:
-/// the digests, and the key index (`assert_consistent`, run after every replayed command in
-/// debug builds, checks that it names exactly the leases' keys).
+/// etcd's lessor. `Q` is the expiry index (see `expiry`). Equality compares everything. The hash
+/// leaves out the configuration (fixed for a lessor's life) and the key index (a function of the
+/// leases: `assert_consistent`, run after every replayed command in debug builds, checks that it
+/// names exactly the leases' keys); it hashes the leases as their running digests (IDs, TTLs,
+/// remaining TTLs, keys), which stand for them as in `oracle::check_replicas_agree_by_digest`, and
+/// their expiries in ID order, the one field the digests leave out: a model checker hashes the
+/// lessor of every state it generates.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     pub(super) config: LessorConfig,
@@ -133,9 +136,13 @@ crate::clone_in_place!(impl<Q: ExpiryQueue> for Lessor<Q> {
 
 impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Lessor<Q> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let Lessor { config: _, primary, leases, item_map: _, expiry_queue, checkpoint_schedule, records, digest: _ } =
+        let Lessor { config: _, primary, leases, item_map: _, expiry_queue, checkpoint_schedule, records, digest } =
             self;
-        (primary, leases, expiry_queue, checkpoint_schedule, records).hash(state);
+        (primary, digest, leases.len()).hash(state);
+        for lease in leases.values() {
+            lease.expiry.hash(state);
+        }
+        (expiry_queue, checkpoint_schedule, records).hash(state);
     }
 }
 
