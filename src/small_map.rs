@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, btree_map};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use smallvec::SmallVec;
+use arrayvec::ArrayVec;
 
 /// How many entries the core's collections keep inline: the lessor model's default bounds (two
 /// lease IDs, two keys; so also two records, history entries, renews or revokes in flight). More
@@ -38,7 +38,7 @@ impl<K: Clone, V: Clone, const N: usize> Clone for SmallMap<K, V, N> {
 
 enum Repr<K, V, const N: usize> {
     /// At most `N` entries, sorted by key, no duplicates.
-    Inline(SmallVec<[(K, V); N]>),
+    Inline(ArrayVec<(K, V), N>),
     Spilled(BTreeMap<K, V>),
 }
 
@@ -46,10 +46,10 @@ impl<K: Clone, V: Clone, const N: usize> Clone for Repr<K, V, N> {
     fn clone(&self) -> Self {
         match self {
             Repr::Inline(entries) => {
-                // Entry by entry: `SmallVec`'s own clone goes through its general `extend`, which
+                // Entry by entry: `ArrayVec`'s own clone goes through its general `extend`, which
                 // costs more than the handful of entries it copies (this is the model checker's
                 // inner loop).
-                let mut copy = SmallVec::new();
+                let mut copy = ArrayVec::new();
                 for entry in entries {
                     copy.push(entry.clone());
                 }
@@ -81,7 +81,7 @@ impl<K: Clone, V: Clone, const N: usize> Clone for Repr<K, V, N> {
 
 impl<K, V, const N: usize> Default for SmallMap<K, V, N> {
     fn default() -> Self {
-        SmallMap { repr: Repr::Inline(SmallVec::new()) }
+        SmallMap { repr: Repr::Inline(ArrayVec::new()) }
     }
 }
 
@@ -236,7 +236,7 @@ impl<K: Ord, V, const N: usize> SmallMap<K, V, N> {
     }
 
     pub fn clear(&mut self) {
-        self.repr = Repr::Inline(SmallVec::new());
+        self.repr = Repr::Inline(ArrayVec::new());
     }
 
     /// Entries in key order.
@@ -336,7 +336,7 @@ impl<K, V> ExactSizeIterator for IterMut<'_, K, V> {}
 
 /// Entries in key order, by value.
 pub enum IntoIter<K, V, const N: usize> {
-    Inline(smallvec::IntoIter<[(K, V); N]>),
+    Inline(arrayvec::IntoIter<(K, V), N>),
     Spilled(btree_map::IntoIter<K, V>),
 }
 
