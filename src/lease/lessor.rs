@@ -600,8 +600,8 @@ struct ExpiryOrder {
 
 impl ExpiryOrder {
     /// A promote's expiries are `now + extend + whole seconds`. When they are all whole seconds
-    /// apart and the earliest and latest are at most max(pairs, 65,536) seconds apart, a counting
-    /// sort by second orders them: it reads the pairs front to back three times and writes the
+    /// apart and the earliest and latest are fewer than `2 × pairs + 64` seconds apart (so the
+    /// counters stay within a small multiple of the pairs), a counting sort by second orders them: it reads the pairs front to back three times and writes the
     /// ranks front to back (ties stay in position order), where a sort would move every pair and
     /// leave the ranks to be written at random. Otherwise [`ExpiryOrder::sorted`] sorts them.
     fn of(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
@@ -615,7 +615,7 @@ impl ExpiryOrder {
             whole_seconds_apart &= ms % 1000 == residue_ms;
         }
         let seconds = (max_ms - min_ms) / 1000 + 1;
-        if !whole_seconds_apart || seconds > (leases.len() as u64).max(1 << 16) {
+        if !whole_seconds_apart || seconds > 2 * leases.len() as u64 + 64 {
             return ExpiryOrder::sorted(leases);
         }
         let second_of = |expiry: Instant| ((expiry.as_ms() - min_ms) / 1000) as usize;
