@@ -33,6 +33,7 @@ use std::hash::{Hash, Hasher};
 use super::bucket_ring::BucketRing;
 use super::due_sort::DueSorter;
 use super::entry_slab::{Entry, EntrySlab, FREE_ID};
+use super::huge_pages::vec_with_capacity_huge;
 use super::id_table::IdTable;
 use super::{DueCheck, ExpiryHandle, ExpiryQueue};
 use crate::lease::LeaseId;
@@ -295,7 +296,7 @@ impl ExpiryQueue for BucketQueue {
         // The ID table's slot of the entry a few ahead is prefetched, so the inserts' reads into a
         // table of tens of megabytes overlap instead of waiting one after the other; new entries
         // go to the slab front to back and are hinted a bucket at a time at the end.
-        let mut new_positions = Vec::with_capacity(entries.len());
+        let mut new_positions = vec_with_capacity_huge(entries.len());
         for (i, &(id, deadline)) in entries.iter().enumerate() {
             if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
                 self.ids.prefetch(ahead);

@@ -11,6 +11,11 @@
 //! `realloc` of a large block moves its pages by `mremap` to an address that need not be 2 MiB
 //! aligned, which splits the huge pages it had. So a large array grows with
 //! [`reserve_exact_huge`], which moves it into a fresh allocation advised before it is written.
+//!
+//! The same advice makes a bulk operation's scratch arrays cheap to touch the first time
+//! ([`vec_with_capacity_huge`]): on the development VM a first write faults in a 4 KiB page for
+//! about 5 µs (an 8 MiB array: about 11 ms) and a 2 MiB page for far less per byte (the same array:
+//! 0.3–2.4 ms), which is most of what a promote of a million leases spent on its arrays.
 
 /// Arrays smaller than this are left alone (they may share pages with other allocations).
 const MIN_BYTES: usize = 4 << 20;
@@ -39,6 +44,14 @@ pub(crate) fn advise_huge_pages<T>(v: &Vec<T>) {
     }
 }
 
+/// `Vec::with_capacity(capacity)`, advised for huge pages when large (see the header): for arrays
+/// written once in full right after, such as a promote's per-lease scratch arrays.
+pub(crate) fn vec_with_capacity_huge<T>(capacity: usize) -> Vec<T> {
+    let v = Vec::with_capacity(capacity);
+    advise_huge_pages(&v);
+    v
+}
+
 /// `v.reserve_exact(additional)`, except that a vector that will be large afterwards moves to a
 /// fresh allocation advised for huge pages before its contents are copied in (see the header).
 /// Amortized O(1) per element as long as callers grow by a fixed fraction.
@@ -60,6 +73,14 @@ pub(crate) fn reserve_exact_huge<T: Copy>(v: &mut Vec<T>, additional: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vec_with_capacity_huge_has_the_capacity_and_no_contents() {
+        for capacity in [0usize, 10, MIN_BYTES / 8, MIN_BYTES / 8 + 12_345] {
+            let v: Vec<u64> = vec_with_capacity_huge(capacity);
+            assert!(v.is_empty() && v.capacity() >= capacity, "{capacity}: capacity {}", v.capacity());
+        }
+    }
 
     #[test]
     fn reserve_exact_huge_keeps_the_contents_at_every_size() {

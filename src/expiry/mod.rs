@@ -19,7 +19,7 @@ mod buckets;
 mod due_sort;
 mod entry_slab;
 mod etcd_heap;
-mod huge_pages;
+pub(crate) mod huge_pages;
 mod id_hash;
 mod id_table;
 mod lazy_heap;

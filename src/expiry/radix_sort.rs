@@ -1,10 +1,13 @@
 //! `stable_sort_by_high_bits`: a least-significant-digit radix sort of packed `u64` keys.
 //!
-//! Owns one bulk-sorting routine for the lessor's bulk path (a promote sorts every lease by expiry
-//! for its pile-up pass): keys pack a sort field above `low_bits` and a payload below (typically an
+//! Owns one bulk-sorting routine for the lessor's bulk path (a promote whose expiries are not whole
+//! seconds apart, or too far apart for its counting sort, sorts every lease by expiry this way for
+//! its pile-up pass): keys pack a sort field above `low_bits` and a payload below (typically an
 //! input position, already ascending). Sorting only the field, stably, orders the keys fully in a
 //! few linear passes over the field's significant bits — several times faster than a comparison
 //! sort at a million keys. Pure: no clock, no randomness.
+
+use super::huge_pages::vec_with_capacity_huge;
 
 /// Bits per radix digit: 2048 counters stay in L1.
 const DIGIT_BITS: u32 = 11;
@@ -22,7 +25,8 @@ pub(crate) fn stable_sort_by_high_bits(keys: &mut Vec<u64>, low_bits: u32) {
     }
     let field_max = keys.iter().map(|&key| key >> low_bits).max().unwrap_or(0);
     let field_bits = u64::BITS - field_max.leading_zeros();
-    let mut scratch = vec![0u64; keys.len()];
+    let mut scratch = vec_with_capacity_huge(keys.len());
+    scratch.resize(keys.len(), 0u64);
     let mut counts = vec![0usize; RADIX];
     let mut shift = low_bits;
     while shift < low_bits + field_bits {

@@ -7,6 +7,7 @@ use super::persist::{LeaseRecord, LeaseRecords};
 use super::{LeaseError, LeaseId, NO_LEASE};
 use crate::bugs::Bug;
 use crate::digest::Digest;
+use crate::expiry::huge_pages::vec_with_capacity_huge;
 use crate::expiry::radix_sort::stable_sort_by_high_bits;
 use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue};
 use crate::kv::Key;
@@ -388,8 +389,8 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // its refreshed one plus the delay (saturating sums of non-negative durations), and it is
         // scheduled for a checkpoint once per refresh, as etcd does.
         let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
-        let mut entries: Vec<(LeaseId, Instant)> = Vec::with_capacity(leases.len());
-        let mut records: Vec<&mut Lease> = Vec::with_capacity(leases.len());
+        let mut entries: Vec<(LeaseId, Instant)> = vec_with_capacity_huge(leases.len());
+        let mut records: Vec<&mut Lease> = vec_with_capacity_huge(leases.len());
         for lease in leases.values_mut() {
             entries.push((lease.id, promoted_expiry(config, now, extend, lease)));
             records.push(lease);
@@ -399,7 +400,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         } else {
             Vec::new()
         };
-        let mut handles = Vec::with_capacity(entries.len());
+        let mut handles = vec_with_capacity_huge(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
         for ((lease, &(_, expiry)), &handle) in records.iter_mut().zip(&entries).zip(&handles) {
             lease.expiry = expiry;
@@ -555,46 +556,120 @@ fn promoted_expiry(config: &LessorConfig, now: Instant, extend: Duration, lease:
 /// computed from the expiries before any was added) and answers, per position, whether the lease
 /// was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the same).
 fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, Instant)]) -> Vec<bool> {
-    // Per position, the delay in ms, or `NOT_DELAYED`: written in expiry order (so at random
-    // positions, into this array half the size of `leases`), applied in position order.
+    // Per rank in `(expiry, position)` order, the delay in ms or `NOT_DELAYED`: written front to
+    // back by the walk, read back in position order through the ranks.
     const NOT_DELAYED: u64 = u64::MAX;
-    let mut delays_ms = vec![NOT_DELAYED; leases.len()];
-    let remaining_ms = |expiry: Instant| expiry.signed_ms_since(now);
+    let order = ExpiryOrder::of(leases);
+    let mut delays_ms: Vec<u64> = vec_with_capacity_huge(leases.len());
     // (base, next) window in ms from now, set from the first lease in expiry order.
     let mut window_ms: Option<(i64, i64)> = None;
     let mut expires: i64 = 0;
     let target_per_s = (3 * config.revoke_rate_per_s / 4) as i64;
-    // The walk reads expiries from the sorted keys, never from `leases` at random; the delays are
-    // applied after it, so each read is of the refreshed expiry.
-    for_each_by_expiry(leases, |expiry, position| {
-        let remaining = remaining_ms(expiry);
-        let (base_window_ms, next_window_ms) = window_ms.get_or_insert((remaining, remaining + 1000));
-        if remaining > *next_window_ms {
-            (*base_window_ms, *next_window_ms) = (remaining, remaining + 1000);
-            expires = 1;
-            return;
+    for &(expiry, count) in &order.runs {
+        let remaining = expiry.signed_ms_since(now);
+        for _ in 0..count {
+            let (base_window_ms, next_window_ms) = window_ms.get_or_insert((remaining, remaining + 1000));
+            if remaining > *next_window_ms {
+                (*base_window_ms, *next_window_ms) = (remaining, remaining + 1000);
+                expires = 1;
+                delays_ms.push(NOT_DELAYED);
+                continue;
+            }
+            expires += 1;
+            if expires <= target_per_s {
+                delays_ms.push(NOT_DELAYED);
+                continue;
+            }
+            // etcd: leases n seconds ahead of the base window are extended by only one second.
+            let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - *base_window_ms) as f64;
+            let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
+            *next_window_ms = *base_window_ms + delay_ms;
+            // Never NOT_DELAYED: a delay is a non-negative i64.
+            delays_ms.push(delay_ms.max(0) as u64);
         }
-        expires += 1;
-        if expires <= target_per_s {
-            return;
-        }
-        // etcd: leases n seconds ahead of the base window are extended by only one second.
-        let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - *base_window_ms) as f64;
-        let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
-        *next_window_ms = *base_window_ms + delay_ms;
-        // Never NOT_DELAYED: a delay is a non-negative i64.
-        delays_ms[position as usize] = delay_ms.max(0) as u64;
-    });
-    let mut delayed = vec![false; leases.len()];
-    for ((lease, &delay_ms), delayed) in leases.iter_mut().zip(&delays_ms).zip(&mut delayed) {
+    }
+    let mut delayed: Vec<bool> = vec_with_capacity_huge(leases.len());
+    for (lease, &rank) in leases.iter_mut().zip(&order.ranks) {
+        let delay_ms = delays_ms[rank as usize];
+        delayed.push(delay_ms != NOT_DELAYED);
         if delay_ms != NOT_DELAYED {
             // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus
             // the delay.
             lease.1 = lease.1 + Duration::from_ms(delay_ms);
-            *delayed = true;
         }
     }
     delayed
+}
+
+/// The order of `(id, expiry)` pairs by `(expiry, position)`, without moving them: each position's
+/// rank, and the expiries in rank order as runs of equal expiry.
+struct ExpiryOrder {
+    /// Per position, its rank.
+    ranks: Vec<u32>,
+    /// `(expiry, how many)` in ascending expiry order; the counts sum to the number of pairs.
+    runs: Vec<(Instant, u32)>,
+}
+
+impl ExpiryOrder {
+    /// A promote's expiries are `now + extend + whole seconds`. When they are all whole seconds
+    /// apart and the earliest and latest are fewer than `2 × pairs + 64` seconds apart (so the
+    /// counters stay within a small multiple of the pairs), a counting sort by second orders them: it reads the pairs front to back three times and writes the
+    /// ranks front to back (ties stay in position order), where a sort would move every pair and
+    /// leave the ranks to be written at random. Otherwise [`ExpiryOrder::sorted`] sorts them.
+    fn of(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
+        assert!(u32::try_from(leases.len()).is_ok(), "fewer than 2^32 leases");
+        let Some(&(_, first)) = leases.first() else { return ExpiryOrder { ranks: Vec::new(), runs: Vec::new() } };
+        let residue_ms = first.as_ms() % 1000;
+        let (mut min_ms, mut max_ms, mut whole_seconds_apart) = (u64::MAX, 0, true);
+        for &(_, expiry) in leases {
+            let ms = expiry.as_ms();
+            (min_ms, max_ms) = (min_ms.min(ms), max_ms.max(ms));
+            whole_seconds_apart &= ms % 1000 == residue_ms;
+        }
+        let seconds = (max_ms - min_ms) / 1000 + 1;
+        if !whole_seconds_apart || seconds > 2 * leases.len() as u64 + 64 {
+            return ExpiryOrder::sorted(leases);
+        }
+        let second_of = |expiry: Instant| ((expiry.as_ms() - min_ms) / 1000) as usize;
+        // Per second: first how many expire in it, then the next free rank of it.
+        let mut next_rank = vec![0u32; seconds as usize];
+        for &(_, expiry) in leases {
+            next_rank[second_of(expiry)] += 1;
+        }
+        let mut runs = Vec::new();
+        let mut rank = 0;
+        for (second, slot) in (0u64..).zip(next_rank.iter_mut()) {
+            let count = std::mem::replace(slot, rank);
+            if count > 0 {
+                runs.push((Instant::from_ms(min_ms + 1000 * second), count));
+            }
+            rank += count;
+        }
+        let mut ranks = vec_with_capacity_huge(leases.len());
+        ranks.extend(leases.iter().map(|&(_, expiry)| {
+            let slot = &mut next_rank[second_of(expiry)];
+            *slot += 1;
+            *slot - 1
+        }));
+        ExpiryOrder { ranks, runs }
+    }
+
+    /// [`ExpiryOrder::of`] for any expiries, by sorting.
+    fn sorted(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
+        let mut ranks = vec_with_capacity_huge(leases.len());
+        ranks.resize(leases.len(), 0);
+        let mut runs: Vec<(Instant, u32)> = Vec::new();
+        let mut rank = 0;
+        for_each_by_expiry(leases, |expiry, position| {
+            ranks[position as usize] = rank;
+            rank += 1;
+            match runs.last_mut() {
+                Some((last, count)) if *last == expiry => *count += 1,
+                _ => runs.push((expiry, 1)),
+            }
+        });
+        ExpiryOrder { ranks, runs }
+    }
 }
 
 /// Calls `f(expiry, position)` for every lease in `(expiry, position)` order. When every expiry
@@ -602,7 +677,6 @@ fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, 
 /// radix-sorted (positions already ascend, so a stable sort of the expiry field sorts the pairs);
 /// otherwise the pairs are sorted.
 fn for_each_by_expiry(leases: &[(LeaseId, Instant)], mut f: impl FnMut(Instant, u32)) {
-    assert!(u32::try_from(leases.len()).is_ok(), "fewer than 2^32 leases");
     let min = leases.iter().map(|&(_, expiry)| expiry).min().unwrap_or(Instant::EPOCH);
     let max = leases.iter().map(|&(_, expiry)| expiry).max().unwrap_or(Instant::EPOCH);
     if max.as_ms() - min.as_ms() > u64::from(u32::MAX) {
@@ -612,11 +686,13 @@ fn for_each_by_expiry(leases: &[(LeaseId, Instant)], mut f: impl FnMut(Instant, 
         pairs.into_iter().for_each(|(expiry, position)| f(expiry, position));
         return;
     }
-    let mut keys: Vec<u64> = leases
-        .iter()
-        .enumerate()
-        .map(|(position, (_, expiry))| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64)
-        .collect();
+    let mut keys: Vec<u64> = vec_with_capacity_huge(leases.len());
+    keys.extend(
+        leases
+            .iter()
+            .enumerate()
+            .map(|(position, (_, expiry))| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64),
+    );
     stable_sort_by_high_bits(&mut keys, 32);
     for key in keys {
         f(Instant::from_ms(min.as_ms() + (key >> 32)), key as u32);
@@ -635,5 +711,62 @@ fn schedule_checkpoint_if_needed(
     let interval = config.checkpoint_interval;
     if lease.remaining_or_ttl_s() * 1000 > interval.as_ms() as i64 {
         *checkpoint_schedule.get_or_insert_with((now + interval, lease.id), || 0) += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order by sorting `(expiry, position)` pairs outright.
+    fn naive_order(leases: &[(LeaseId, Instant)]) -> (Vec<u32>, Vec<(Instant, u32)>) {
+        let mut pairs: Vec<(Instant, u32)> = (0u32..).zip(leases).map(|(p, &(_, e))| (e, p)).collect();
+        pairs.sort_unstable();
+        let mut ranks = vec![0u32; leases.len()];
+        let mut runs: Vec<(Instant, u32)> = Vec::new();
+        for (rank, &(expiry, position)) in (0u32..).zip(&pairs) {
+            ranks[position as usize] = rank;
+            match runs.last_mut() {
+                Some((last, count)) if *last == expiry => *count += 1,
+                _ => runs.push((expiry, 1)),
+            }
+        }
+        (ranks, runs)
+    }
+
+    #[test]
+    fn expiry_order_is_the_sorted_order_on_every_path() {
+        let mut x: u64 = 0x5eed_0005;
+        let mut next = move |bound: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % bound
+        };
+        // (pairs, spread in ms, whole seconds apart): counting sort, radix sort, comparison sort.
+        for (n, spread_ms, whole_seconds) in [
+            (0, 1, true),
+            (1, 1, true),
+            (3_000, 3_600_000, true),
+            (700, 1_000_000_000, true),
+            (700, 100_000_000_000, true),
+            (3_000, 3_600_000, false),
+            (500, 1 << 40, false),
+        ] {
+            let base_ms = 1_000_000 + next(1000);
+            let leases: Vec<(LeaseId, Instant)> = (1..=n as LeaseId)
+                .map(|id| {
+                    let offset_ms = next(spread_ms);
+                    let offset_ms = if whole_seconds { offset_ms / 1000 * 1000 } else { offset_ms };
+                    (id, Instant::from_ms(base_ms + offset_ms))
+                })
+                .collect();
+            let order = ExpiryOrder::of(&leases);
+            let (ranks, runs) = naive_order(&leases);
+            assert_eq!(order.ranks, ranks, "{n} pairs over {spread_ms} ms");
+            assert_eq!(order.runs, runs, "{n} pairs over {spread_ms} ms");
+            let sorted = ExpiryOrder::sorted(&leases);
+            assert_eq!((sorted.ranks, sorted.runs), (ranks, runs), "{n} pairs over {spread_ms} ms, sorted");
+        }
     }
 }
