@@ -36,7 +36,8 @@ pub struct KeyValue {
 pub struct Kv {
     revision: Revision,
     keys: SmallMap<Key, KeyValue, INLINE_MAX>,
-    /// Every `(key, version)` as a digest, kept up to date by every put and delete.
+    /// Every key with its latest version (the whole `KeyValue`) as a digest, kept up to date by
+    /// every put and delete.
     digest: Digest,
     /// Every key bound to a lease as the lessor's attachment item `(lease, key)`, kept up to date
     /// by every put and delete (see `Kv::bindings_digest`).

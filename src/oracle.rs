@@ -425,7 +425,8 @@ impl History {
     }
 
     /// Changes the fate of `id`, if the history knows it, keeping the digest up to date: every
-    /// change of a fate goes through here.
+    /// change of one fate goes through here (`forget_checkpoints`, which changes them all,
+    /// recomputes the digest instead).
     fn update<R>(&mut self, id: LeaseId, change: impl FnOnce(&mut LeaseFate) -> R) -> Option<R> {
         let fate = self.leases.get_mut(&id)?;
         self.digest.remove((id, &*fate));
