@@ -718,6 +718,50 @@ fn schedule_checkpoint_if_needed(
 mod tests {
     use super::*;
 
+    fn hash_of(lessor: &Lessor) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        lessor.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// A primary with leases 1..=3 granted in `order` (lease `id` with TTL `ttl_s(id)`), keys
+    /// attached, one remaining TTL set.
+    fn lessor_granted_in(order: [LeaseId; 3], ttl_s: impl Fn(LeaseId) -> i64) -> Lessor {
+        let mut lessor = Lessor::new(LessorConfig::server_defaults());
+        lessor.promote(Instant::EPOCH, Duration::ZERO);
+        for id in order {
+            lessor.grant(Instant::EPOCH, id, ttl_s(id)).expect("grant");
+            lessor.attach(id, &format!("k{id}")).expect("attach");
+        }
+        lessor.checkpoint(Instant::EPOCH, 2, 7);
+        lessor
+    }
+
+    #[test]
+    fn the_hash_by_digests_agrees_with_equality_and_sees_every_field() {
+        let ttl_s = |id| 10 * id;
+        let a = lessor_granted_in([1, 2, 3], ttl_s);
+        let b = lessor_granted_in([3, 1, 2], ttl_s);
+        assert_eq!(a, b);
+        assert_eq!(hash_of(&a), hash_of(&b), "equal lessors hash alike whatever order built them");
+        // A lessor that differs in one lease's TTL, keys, remaining TTL or expiry hashes apart (the
+        // digests `leases`, `attachments` and `remaining_ttls`, and the expiries hashed in ID order;
+        // a TTL or an expiry also moves the lease's entry in the expiry index, which is hashed too).
+        let ttl = lessor_granted_in([1, 2, 3], |id| if id == 3 { 31 } else { 10 * id });
+        let mut key = lessor_granted_in([1, 2, 3], ttl_s);
+        key.attach(1, "k1b").expect("attach");
+        let mut remaining = lessor_granted_in([1, 2, 3], ttl_s);
+        remaining.checkpoint(Instant::EPOCH, 2, 8);
+        let mut expiry = lessor_granted_in([1, 2, 3], ttl_s);
+        expiry.renew(Instant::EPOCH + Duration::from_secs(1), 1).expect("renew");
+        for changed in [&ttl, &key, &remaining, &expiry] {
+            assert_ne!(&a, changed);
+            assert_ne!(hash_of(&a), hash_of(changed), "{changed:?}");
+            changed.assert_consistent();
+        }
+    }
+
     /// The order by sorting `(expiry, position)` pairs outright.
     fn naive_order(leases: &[(LeaseId, Instant)]) -> (Vec<u32>, Vec<(Instant, u32)>) {
         let mut pairs: Vec<(Instant, u32)> = (0u32..).zip(leases).map(|(p, &(_, e))| (e, p)).collect();
