@@ -613,9 +613,10 @@ struct ExpiryOrder {
 impl ExpiryOrder {
     /// A promote's expiries are `now + extend + whole seconds`. When they are all whole seconds
     /// apart and the earliest and latest are fewer than `2 × pairs + 64` seconds apart (so the
-    /// counters stay within a small multiple of the pairs), a counting sort by second orders them: it reads the pairs front to back three times and writes the
-    /// ranks front to back (ties stay in position order), where a sort would move every pair and
-    /// leave the ranks to be written at random. Otherwise [`ExpiryOrder::sorted`] sorts them.
+    /// counters stay within a small multiple of the pairs), a counting sort by second orders them:
+    /// it reads the pairs front to back three times and writes the ranks front to back (ties stay
+    /// in position order), where a sort would move every pair and leave the ranks to be written at
+    /// random. Otherwise [`ExpiryOrder::sorted`] sorts them.
     fn of(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
         assert!(u32::try_from(leases.len()).is_ok(), "fewer than 2^32 leases");
         let Some(&(_, first)) = leases.first() else { return ExpiryOrder { ranks: Vec::new(), runs: Vec::new() } };
