@@ -69,15 +69,6 @@ impl BucketRing {
         }
     }
 
-    /// Makes room for `additional` more hints in `bucket`.
-    pub(crate) fn reserve(&mut self, bucket: u64, additional: usize) {
-        if self.in_ring(bucket) {
-            self.ring[Self::slot(bucket)].reserve(additional);
-        } else {
-            self.outside.entry(bucket).or_default().reserve(additional);
-        }
-    }
-
     pub(crate) fn extend(&mut self, bucket: u64, ids: &[u32]) {
         if self.in_ring(bucket) {
             self.ring[Self::slot(bucket)].extend_from_slice(ids);

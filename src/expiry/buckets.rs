@@ -159,38 +159,96 @@ impl BucketQueue {
         }
     }
 
-    /// Hints the new entries at `positions` (each at its deadline's bucket) in bulk: the hints per
-    /// bucket are counted first, so each bucket is allocated once at its final size and the ring
-    /// exists before the first push, instead of growing tens of thousands of bucket vectors (and
-    /// the map outside the ring) one push at a time.
-    fn hint_new_in_bulk(&mut self, positions: &[u32]) {
+    /// Hints the new entries at `positions` (each at its deadline's bucket) in bulk: a counting
+    /// sort by bucket gathers each bucket's hints into one run, which goes into its bucket at once
+    /// (one allocation of the final size, a sequential copy), instead of a push per hint into a
+    /// random one of tens of thousands of bucket vectors.
+    fn hint_new_in_bulk(&mut self, positions: impl ExactSizeIterator<Item = u32> + Clone) {
         self.spill_ready();
+        let count = positions.len();
         let bucket_at = |entries: &EntrySlab, position: u32| entries.get(position).map_or(0, |e| bucket_of(e.deadline));
         let (mut first, mut last) = (u64::MAX, 0);
-        for &position in positions {
+        for position in positions.clone() {
             let bucket = bucket_at(&self.entries, position);
             (first, last) = (first.min(bucket), last.max(bucket));
         }
-        if positions.is_empty() {
+        if count == 0 {
             return;
         }
-        // A count per bucket in `first..=last`, unless the deadlines are too sparse for that
-        // (FOREVER among them, say): then the pushes alone.
+        // Counters for every bucket in `first..=last`, unless the deadlines are too sparse for that
+        // (FOREVER among them, say): then a push per hint.
         let span = last - first + 1;
-        if span <= (positions.len() as u64).max(1 << 16) {
-            let mut counts = vec![0u32; span as usize];
-            for &position in positions {
-                counts[(bucket_at(&self.entries, position) - first) as usize] += 1;
+        if span > (count as u64).max(1 << 16) {
+            for position in positions {
+                self.buckets.push(bucket_at(&self.entries, position), position);
             }
-            self.buckets.prepare_bulk(first, positions.len());
-            for (offset, &count) in (0u64..).zip(&counts) {
-                if count > 0 {
-                    self.buckets.reserve(first + offset, count as usize);
+            return;
+        }
+        // Per position its bucket's offset from `first`; per offset first the count, then where
+        // its run starts in `by_bucket`, then where it ends.
+        let mut offsets: Vec<u32> = vec_with_capacity_huge(count);
+        let mut run_ends = vec![0u32; span as usize + 1];
+        for position in positions.clone() {
+            let offset = (bucket_at(&self.entries, position) - first) as u32;
+            offsets.push(offset);
+            run_ends[offset as usize + 1] += 1;
+        }
+        for offset in 1..run_ends.len() {
+            run_ends[offset] += run_ends[offset - 1];
+        }
+        let mut by_bucket: Vec<u32> = vec_with_capacity_huge(count);
+        by_bucket.resize(count, 0);
+        for (position, &offset) in positions.zip(&offsets) {
+            let next = &mut run_ends[offset as usize];
+            by_bucket[*next as usize] = position;
+            *next += 1;
+        }
+        // Each offset's counter moved from its run's start to its end, the next run's start.
+        self.buckets.prepare_bulk(first, count);
+        let mut run_start = 0;
+        for (bucket, &run_end) in (first..).zip(&run_ends[..span as usize]) {
+            let run = &by_bucket[run_start..run_end as usize];
+            if !run.is_empty() {
+                self.buckets.extend(bucket, run);
+            }
+            run_start = run_end as usize;
+        }
+    }
+
+    /// [`ExpiryQueue::upsert_many`] into a queue with no entries (a promote after a demote): the
+    /// entries go into a cleared slab in input order with one sequential copy, each ID into the
+    /// ID table with one probe (the slot a few ahead prefetched), and the hints in bulk. A repeated
+    /// ID keeps its first position and takes the later deadline, as one upsert after another would;
+    /// its extra position is freed.
+    fn build(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+        self.clear();
+        self.ids.reserve(entries.len());
+        let first = self.entries.append(entries);
+        handles.clear();
+        handles.reserve(entries.len());
+        let mut repeated = false;
+        for (i, &(id, deadline)) in entries.iter().enumerate() {
+            if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
+                self.ids.prefetch(ahead);
+            }
+            let position = first + i as u32;
+            let slab = &self.entries;
+            match self.ids.insert_unless_present(id, position, |p| slab.id_at(p)) {
+                None => handles.push(ExpiryHandle(position)),
+                Some(earlier) => {
+                    self.entries.set_deadline(earlier, deadline);
+                    self.entries.free(position);
+                    handles.push(ExpiryHandle(earlier));
+                    repeated = true;
                 }
             }
         }
-        for &position in positions {
-            self.buckets.push(bucket_at(&self.entries, position), position);
+        let positions = first..first + entries.len() as u32;
+        if repeated {
+            let new: Vec<u32> = positions.filter(|&p| handles[(p - first) as usize].0 == p).collect();
+            self.hint_new_in_bulk(new.into_iter());
+        } else {
+            self.hint_new_in_bulk(positions);
         }
     }
 
@@ -290,12 +348,16 @@ impl ExpiryQueue for BucketQueue {
     }
 
     fn upsert_many(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+        if self.is_empty() {
+            self.build(entries, handles);
+            return;
+        }
         self.ids.reserve(entries.len());
         self.entries.reserve(entries.len());
         handles.clear();
         // The ID table's slot of the entry a few ahead is prefetched, so the inserts' reads into a
         // table of tens of megabytes overlap instead of waiting one after the other; new entries
-        // go to the slab front to back and are hinted a bucket at a time at the end.
+        // are hinted a bucket at a time at the end.
         let mut new_positions = vec_with_capacity_huge(entries.len());
         for (i, &(id, deadline)) in entries.iter().enumerate() {
             if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
@@ -309,7 +371,7 @@ impl ExpiryQueue for BucketQueue {
             }
             handles.push(ExpiryHandle(position));
         }
-        self.hint_new_in_bulk(&new_positions);
+        self.hint_new_in_bulk(new_positions.iter().copied());
     }
 
     fn peek(&self) -> Option<(LeaseId, Instant)> {

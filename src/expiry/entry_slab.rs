@@ -9,7 +9,7 @@
 //! entry is where the lease ID is stored: the ID table keeps only positions and reads IDs here.
 //! Large slabs grow into fresh allocations advised to use huge pages (`huge_pages.rs`).
 
-use super::huge_pages::reserve_exact_huge;
+use super::huge_pages::{clone_huge, reserve_exact_huge};
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -27,10 +27,17 @@ const GROWTH_MIN: usize = 16;
 
 const FREE_ENTRY: Entry = Entry { id: FREE_ID, deadline: Instant::FOREVER };
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct EntrySlab {
     entries: Vec<Entry>,
     free: Vec<u32>,
+}
+
+impl Clone for EntrySlab {
+    /// The entries are copied into an allocation advised for huge pages, as the original's was.
+    fn clone(&self) -> EntrySlab {
+        EntrySlab { entries: clone_huge(&self.entries), free: self.free.clone() }
+    }
 }
 
 impl EntrySlab {
@@ -51,6 +58,16 @@ impl EntrySlab {
             self.entries.push(Entry { id, deadline });
             position
         }
+    }
+
+    /// Stores `entries` at new positions after the last one (freed positions are not reused);
+    /// answers the first: the entry `entries[i]` is at the first position + `i`.
+    pub(crate) fn append(&mut self, entries: &[(LeaseId, Instant)]) -> u32 {
+        let first = u32::try_from(self.entries.len()).expect("fewer than 2^32 expiry entries");
+        assert!(u32::try_from(self.entries.len() + entries.len()).is_ok(), "fewer than 2^32 expiry entries");
+        reserve_exact_huge(&mut self.entries, entries.len());
+        self.entries.extend(entries.iter().map(|&(id, deadline)| Entry { id, deadline }));
+        first
     }
 
     /// Frees the entry at `position` (which must be live).

@@ -52,6 +52,14 @@ pub(crate) fn vec_with_capacity_huge<T>(capacity: usize) -> Vec<T> {
     v
 }
 
+/// A copy of `v`, advised for huge pages when large (see the header): the copy is its first touch,
+/// so a clone of a table read at random keeps the huge pages the original has.
+pub(crate) fn clone_huge<T: Copy>(v: &[T]) -> Vec<T> {
+    let mut copy = vec_with_capacity_huge(v.len());
+    copy.extend_from_slice(v);
+    copy
+}
+
 /// `v.reserve_exact(additional)`, except that a vector that will be large afterwards moves to a
 /// fresh allocation advised for huge pages before its contents are copied in (see the header).
 /// Amortized O(1) per element as long as callers grow by a fixed fraction.

@@ -13,7 +13,7 @@
 //! It keeps no order and offers no iteration that could reach a simulation:
 //! [`IdTable::positions`] is for equality, hashing and `Debug`, which sort what they derive from it.
 
-use super::huge_pages::advise_huge_pages;
+use super::huge_pages::{advise_huge_pages, clone_huge};
 use super::id_hash::mix_id;
 use crate::lease::LeaseId;
 
@@ -39,10 +39,17 @@ fn tag_of(id: LeaseId) -> u32 {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Vacant(usize);
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct IdTable {
     slots: Vec<Slot>,
     occupied: usize,
+}
+
+impl Clone for IdTable {
+    /// The slots are copied into an allocation advised for huge pages, as the original's was.
+    fn clone(&self) -> IdTable {
+        IdTable { slots: clone_huge(&self.slots), occupied: self.occupied }
+    }
 }
 
 impl Default for IdTable {
@@ -135,6 +142,34 @@ impl IdTable {
         self.occupied += 1;
     }
 
+    /// Stores `id` at `position` unless it is present, in one probe: answers `None` when it stored
+    /// it, or the position `id` already has. Never grows the table: the caller has reserved room
+    /// with [`IdTable::reserve`].
+    #[inline]
+    pub(crate) fn insert_unless_present(
+        &mut self,
+        id: LeaseId,
+        position: u32,
+        id_at: impl Fn(u32) -> LeaseId,
+    ) -> Option<u32> {
+        assert!(position != EMPTY_POSITION, "fewer than 2^32 - 1 expiry entries");
+        debug_assert!((self.occupied + 1) * 5 <= self.slots.len() * 4, "insert_unless_present without reserve");
+        let tag = tag_of(id);
+        let mut i = self.home(tag);
+        loop {
+            let slot = self.slots[i];
+            if slot.position == EMPTY_POSITION {
+                self.slots[i] = Slot { tag, position };
+                self.occupied += 1;
+                return None;
+            }
+            if slot.tag == tag && id_at(slot.position) == id {
+                return Some(slot.position);
+            }
+            i = self.next(i);
+        }
+    }
+
     /// The first empty slot at or after `i`, cyclically.
     #[inline]
     fn empty_slot_from(&self, mut i: usize) -> usize {
@@ -200,7 +235,10 @@ impl IdTable {
 
     /// Empties the table, keeping its capacity (a demoted lessor is usually promoted again).
     pub(crate) fn clear(&mut self) {
-        self.slots.fill(EMPTY_SLOT);
+        // An empty table is all empty slots already (removal leaves no tombstones).
+        if self.occupied > 0 {
+            self.slots.fill(EMPTY_SLOT);
+        }
         self.occupied = 0;
     }
 

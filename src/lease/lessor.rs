@@ -389,14 +389,26 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // its refreshed one plus the delay (saturating sums of non-negative durations), and it is
         // scheduled for a checkpoint once per refresh, as etcd does.
         let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
+        let base = now + extend;
         let mut entries: Vec<(LeaseId, Instant)> = vec_with_capacity_huge(leases.len());
         let mut records: Vec<&mut Lease> = vec_with_capacity_huge(leases.len());
+        // When pile-ups are to be spread, the walk also keeps each lease's whole seconds after
+        // `base` (what the pile-up pass orders by), so it need not divide them out of the expiries.
+        let spread = leases.len() >= config.revoke_rate_per_s;
+        let mut seconds = PromotedSeconds::with_capacity(if spread { leases.len() } else { 0 });
         for lease in leases.values_mut() {
-            entries.push((lease.id, promoted_expiry(config, now, extend, lease)));
+            let ttl_s = promoted_ttl_s(config, lease);
+            entries.push((lease.id, base + Duration::from_secs_i64(ttl_s)));
+            if spread {
+                seconds.push(ttl_s);
+            }
             records.push(lease);
         }
-        let delayed = if entries.len() >= config.revoke_rate_per_s {
-            spread_pile_ups(config, now, &mut entries)
+        // Which leases were delayed matters only to the checkpoint schedule below.
+        let schedules_checkpoints = config.checkpointing && !config.bugs.has(Bug::Etcd13491);
+        let delayed = if spread {
+            let order = seconds.order(base).unwrap_or_else(|| ExpiryOrder::of(&entries));
+            spread_pile_ups(config, now, &mut entries, &order, schedules_checkpoints)
         } else {
             Vec::new()
         };
@@ -538,28 +550,68 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     }
 }
 
-/// Promote's refreshed expiry of one lease, before pile-ups are spread: `now + extend +
-/// remaining_or_ttl` (etcd's `refresh`).
-fn promoted_expiry(config: &LessorConfig, now: Instant, extend: Duration, lease: &Lease) -> Instant {
+/// Promote's refresh of one lease, before pile-ups are spread, as the seconds it adds to `now +
+/// extend`: `remaining_or_ttl` (etcd's `refresh`).
+fn promoted_ttl_s(config: &LessorConfig, lease: &Lease) -> i64 {
     if config.bugs.has(Bug::Etcd9888) {
         // BUG etcd-9888: promote ignored the checkpointed remaining TTL; every leader change reset
         // every lease to its full TTL, so under frequent elections leases never expired.
-        return now + extend + Duration::from_secs_i64(lease.ttl_s);
+        return lease.ttl_s;
     }
-    lease.refreshed_expiry(now, extend)
+    lease.remaining_or_ttl_s()
+}
+
+/// Promote's refreshed TTLs in walk order, kept as whole seconds while they fit a `u32`, with
+/// their least and greatest: what [`ExpiryOrder::of_seconds`] orders by.
+struct PromotedSeconds {
+    seconds: Vec<u32>,
+    range: Option<(u32, u32)>,
+    /// Whether every TTL so far fitted.
+    fits: bool,
+}
+
+impl PromotedSeconds {
+    fn with_capacity(capacity: usize) -> PromotedSeconds {
+        PromotedSeconds { seconds: vec_with_capacity_huge(capacity), range: None, fits: true }
+    }
+
+    #[inline]
+    fn push(&mut self, ttl_s: i64) {
+        match u32::try_from(ttl_s) {
+            Ok(s) if self.fits => {
+                self.seconds.push(s);
+                self.range = Some(self.range.map_or((s, s), |(least, greatest)| (least.min(s), greatest.max(s))));
+            }
+            _ => self.fits = false,
+        }
+    }
+
+    /// The order of the expiries `base + seconds`, if they all fitted and are not too sparse.
+    fn order(&self, base: Instant) -> Option<ExpiryOrder> {
+        if !self.fits {
+            return None;
+        }
+        ExpiryOrder::of_seconds(&self.seconds, self.range, base)
+    }
 }
 
 /// Promote's pile-up pass (etcd's spreading in `Promote`): walks the leases by `(expiry, id)` and
 /// delays those past 3/4 of the revoke rate in any one-second window by refreshing them with a
 /// longer extension. `leases` are `(id, expiry)` in ID order, so ordering by `(expiry, position)` is
-/// ordering by `(expiry, id)`. Adds each delay to its lease's expiry in place (the delays are
-/// computed from the expiries before any was added) and answers, per position, whether the lease
-/// was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the same).
-fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, Instant)]) -> Vec<bool> {
+/// ordering by `(expiry, id)`; `order` is that order. Adds each delay to its lease's expiry in place
+/// (the delays are computed from the expiries before any was added) and, if `report_delayed`,
+/// answers per position whether the lease was delayed (a delay may be 0, and etcd re-registers and
+/// re-schedules such a lease all the same); otherwise the answer is empty.
+fn spread_pile_ups(
+    config: &LessorConfig,
+    now: Instant,
+    leases: &mut [(LeaseId, Instant)],
+    order: &ExpiryOrder,
+    report_delayed: bool,
+) -> Vec<bool> {
     // Per rank in `(expiry, position)` order, the delay in ms or `NOT_DELAYED`: written front to
     // back by the walk, read back in position order through the ranks.
     const NOT_DELAYED: u64 = u64::MAX;
-    let order = ExpiryOrder::of(leases);
     let mut delays_ms: Vec<u64> = vec_with_capacity_huge(leases.len());
     // (base, next) window in ms from now, set from the first lease in expiry order.
     let mut window_ms: Option<(i64, i64)> = None;
@@ -588,14 +640,15 @@ fn spread_pile_ups(config: &LessorConfig, now: Instant, leases: &mut [(LeaseId, 
             delays_ms.push(delay_ms.max(0) as u64);
         }
     }
-    let mut delayed: Vec<bool> = vec_with_capacity_huge(leases.len());
+    let mut delayed: Vec<bool> = vec_with_capacity_huge(if report_delayed { leases.len() } else { 0 });
     for (lease, &rank) in leases.iter_mut().zip(&order.ranks) {
         let delay_ms = delays_ms[rank as usize];
-        delayed.push(delay_ms != NOT_DELAYED);
-        if delay_ms != NOT_DELAYED {
-            // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus
-            // the delay.
-            lease.1 = lease.1 + Duration::from_ms(delay_ms);
+        let is_delayed = delay_ms != NOT_DELAYED;
+        // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus the
+        // delay (adding 0 to the others, which a select does without a branch).
+        lease.1 = lease.1 + Duration::from_ms(if is_delayed { delay_ms } else { 0 });
+        if report_delayed {
+            delayed.push(is_delayed);
         }
     }
     delayed
@@ -613,12 +666,9 @@ struct ExpiryOrder {
 impl ExpiryOrder {
     /// A promote's expiries are `now + extend + whole seconds`. When they are all whole seconds
     /// apart and the earliest and latest are fewer than `2 × pairs + 64` seconds apart (so the
-    /// counters stay within a small multiple of the pairs), a counting sort by second orders them:
-    /// it reads the pairs front to back three times and writes the ranks front to back (ties stay
-    /// in position order), where a sort would move every pair and leave the ranks to be written at
-    /// random. Otherwise [`ExpiryOrder::sorted`] sorts them.
+    /// counters stay within a small multiple of the pairs), a counting sort by second orders them
+    /// ([`ExpiryOrder::counting`]). Otherwise [`ExpiryOrder::sorted`] sorts them.
     fn of(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
-        assert!(u32::try_from(leases.len()).is_ok(), "fewer than 2^32 leases");
         let Some(&(_, first)) = leases.first() else { return ExpiryOrder { ranks: Vec::new(), runs: Vec::new() } };
         let residue_ms = first.as_ms() % 1000;
         let (mut min_ms, mut max_ms, mut whole_seconds_apart) = (u64::MAX, 0, true);
@@ -631,24 +681,50 @@ impl ExpiryOrder {
         if !whole_seconds_apart || seconds > 2 * leases.len() as u64 + 64 {
             return ExpiryOrder::sorted(leases);
         }
-        let second_of = |expiry: Instant| ((expiry.as_ms() - min_ms) / 1000) as usize;
-        // Per second: first how many expire in it, then the next free rank of it.
-        let mut next_rank = vec![0u32; seconds as usize];
-        for &(_, expiry) in leases {
-            next_rank[second_of(expiry)] += 1;
+        let second_of = |&(_, expiry): &(LeaseId, Instant)| ((expiry.as_ms() - min_ms) / 1000) as usize;
+        ExpiryOrder::counting(leases.iter().map(second_of), seconds, Instant::from_ms(min_ms))
+    }
+
+    /// The order of the expiries `base + seconds[i]` (no sum saturating), whose least and greatest
+    /// second are `range`, by a counting sort; `None` when they are too sparse for one (as in
+    /// [`ExpiryOrder::of`]) or the latest would saturate. Promote's usual path: the walk kept the
+    /// seconds, so neither a division nor a pass to check them is needed.
+    fn of_seconds(seconds: &[u32], range: Option<(u32, u32)>, base: Instant) -> Option<ExpiryOrder> {
+        let Some((least, greatest)) = range else { return Some(ExpiryOrder { ranks: Vec::new(), runs: Vec::new() }) };
+        base.as_ms().checked_add(u64::from(greatest) * 1000)?;
+        let span = u64::from(greatest - least) + 1;
+        if span > 2 * seconds.len() as u64 + 64 {
+            return None;
         }
+        let first = Instant::from_ms(base.as_ms() + u64::from(least) * 1000);
+        Some(ExpiryOrder::counting(seconds.iter().map(|&s| (s - least) as usize), span, first))
+    }
+
+    /// The counting sort: `seconds` yields each pair's second counted from `first` (below `span`),
+    /// in position order. It reads them twice and writes the ranks front to back (ties stay in
+    /// position order), where a sort would move every pair and leave the ranks to be written at
+    /// random.
+    fn counting(seconds: impl Iterator<Item = usize> + Clone, span: u64, first: Instant) -> ExpiryOrder {
+        // Per second: first how many expire in it, then the next free rank of it.
+        let mut next_rank = vec![0u32; span as usize];
+        let mut pairs: usize = 0;
+        for second in seconds.clone() {
+            next_rank[second] += 1;
+            pairs += 1;
+        }
+        assert!(u32::try_from(pairs).is_ok(), "fewer than 2^32 leases");
         let mut runs = Vec::new();
         let mut rank = 0;
         for (second, slot) in (0u64..).zip(next_rank.iter_mut()) {
             let count = std::mem::replace(slot, rank);
             if count > 0 {
-                runs.push((Instant::from_ms(min_ms + 1000 * second), count));
+                runs.push((Instant::from_ms(first.as_ms() + 1000 * second), count));
             }
             rank += count;
         }
-        let mut ranks = vec_with_capacity_huge(leases.len());
-        ranks.extend(leases.iter().map(|&(_, expiry)| {
-            let slot = &mut next_rank[second_of(expiry)];
+        let mut ranks = vec_with_capacity_huge(pairs);
+        ranks.extend(seconds.map(|second| {
+            let slot = &mut next_rank[second];
             *slot += 1;
             *slot - 1
         }));
@@ -810,6 +886,25 @@ mod tests {
             let (ranks, runs) = naive_order(&leases);
             assert_eq!(order.ranks, ranks, "{n} pairs over {spread_ms} ms");
             assert_eq!(order.runs, runs, "{n} pairs over {spread_ms} ms");
+            // The walk's path: the same expiries as seconds after a base (when they are whole
+            // seconds apart), or none when too sparse.
+            if whole_seconds && n > 0 {
+                let mut kept = PromotedSeconds::with_capacity(n);
+                let base = Instant::from_ms(base_ms);
+                for &(_, expiry) in &leases {
+                    kept.push(((expiry.as_ms() - base_ms) / 1000) as i64);
+                }
+                let offsets = leases.iter().map(|&(_, expiry)| (expiry.as_ms() - base_ms) / 1000);
+                let span = offsets.clone().max().unwrap_or(0) - offsets.min().unwrap_or(0) + 1;
+                let sparse = span > 2 * n as u64 + 64;
+                match kept.order(base) {
+                    Some(by_seconds) => {
+                        assert!(!sparse, "{n} pairs over {spread_ms} ms ordered by seconds");
+                        assert_eq!((by_seconds.ranks, by_seconds.runs), (ranks.clone(), runs.clone()));
+                    }
+                    None => assert!(sparse, "{n} pairs over {spread_ms} ms not ordered by seconds"),
+                }
+            }
             let sorted = ExpiryOrder::sorted(&leases);
             assert_eq!((sorted.ranks, sorted.runs), (ranks, runs), "{n} pairs over {spread_ms} ms, sorted");
         }
