@@ -4,9 +4,10 @@
 //! Owns one sort for [`super::BucketQueue`]'s scan, and its working space. Every entry of a bucket
 //! has a deadline within the bucket's [`BUCKET_MS`] milliseconds, so the deadline takes at most
 //! `BUCKET_MS` values, and lease IDs spread over a known range. One counting pass scatters the
-//! entries into bins keyed by (deadline, the ID's leading bits within the range), about one entry
-//! per bin, in bin order; what is left is sorting each bin, which is nearly always one or two
-//! entries (a bin that holds many — IDs bunched within a wide range — gets a comparison sort). At
+//! entries into bins keyed by (deadline, the ID's leading bits within the range), as many bits per
+//! deadline as it has entries need, about one entry per bin, in bin order; what is left is sorting
+//! each bin, which is nearly always one or two entries (a bin that holds many — IDs bunched within a
+//! wide range — gets a comparison sort). At
 //! tens of thousands of entries per bucket (10 M leases) that is a few linear passes where a
 //! comparison sort would go through all its levels, each a poorly predicted branch.
 //! The result is exactly that of `sort_unstable` on the tuples (the order is total), so duplicates
@@ -51,19 +52,32 @@ impl DueSorter {
             "sort_due_of_bucket: deadlines from more than one bucket"
         );
         assert!(u32::try_from(due.len()).is_ok(), "fewer than 2^32 due entries");
-        // Bins: the deadline's rank, then `id_bits` leading bits of the ID's offset in the range,
-        // enough for about one entry per bin.
-        let (min_id, max_id) =
-            due.iter().fold((u64::MAX, 0), |(lo, hi), &(_, id, _)| (lo.min(ordered_id(id)), hi.max(ordered_id(id))));
-        let per_rank = due.len() as u64 / BUCKET_MS;
-        let id_bits = (u64::BITS - per_rank.leading_zeros()).min(14);
+        // Per deadline rank, how many entries, and the ID range of all of them.
+        let mut per_rank = [0u32; BUCKET_MS as usize];
+        let (mut min_id, mut max_id) = (u64::MAX, 0);
+        for &(deadline, id, _) in due.iter() {
+            per_rank[rank_in_bucket(deadline.as_ms()) as usize] += 1;
+            (min_id, max_id) = (min_id.min(ordered_id(id)), max_id.max(ordered_id(id)));
+        }
+        // Bins: per rank, as many leading bits of the ID's offset in the range as that rank needs
+        // for about one entry per bin (a rank holding a whole scan's re-armed entries, all due at
+        // the same millisecond, gets many; an empty one gets a single bin), so at most about two
+        // bins per entry in all.
         let range_bits = u64::BITS - (max_id - min_id).leading_zeros();
-        let shift = range_bits.saturating_sub(id_bits);
+        let mut first_bin = [0u64; BUCKET_MS as usize];
+        let mut shift = [0u32; BUCKET_MS as usize];
+        let mut bins: u64 = 0;
+        for ((&count, first), shift) in per_rank.iter().zip(&mut first_bin).zip(&mut shift) {
+            let id_bits = (u32::BITS - count.saturating_sub(1).leading_zeros()).min(range_bits);
+            *first = bins;
+            *shift = range_bits - id_bits;
+            bins += 1 << id_bits;
+        }
         let bin = |&(deadline, id, _): &Due| -> usize {
-            ((rank_in_bucket(deadline.as_ms()) << id_bits) | (ordered_id(id) - min_id).checked_shr(shift).unwrap_or(0))
-                as usize
+            let rank = rank_in_bucket(deadline.as_ms()) as usize;
+            (first_bin[rank] + (ordered_id(id) - min_id).checked_shr(shift[rank]).unwrap_or(0)) as usize
         };
-        let bins = (BUCKET_MS as usize) << id_bits;
+        let bins = bins as usize;
         self.bin_starts.clear();
         self.bin_starts.resize(bins + 1, 0);
         for entry in due.iter() {
@@ -122,9 +136,11 @@ mod tests {
         };
         let mut sorter = DueSorter::default();
         // Bucket 0 (deadline 0 only), ordinary buckets, and FOREVER's; IDs from a few values (ties
-        // and duplicates), bunched with far outliers (crowded bins), and spread over all of i64.
+        // and duplicates), bunched with far outliers (crowded bins), and spread over all of i64;
+        // deadlines spread over the bucket, or three in four at one millisecond (a scan's re-armed
+        // entries).
         for bucket in [0u64, 1, 7, 123_456, u64::MAX.div_ceil(BUCKET_MS)] {
-            for ids in 0..3 {
+            for (ids, one_ms) in (0..3).flat_map(|ids| [(ids, false), (ids, true)]) {
                 for n in [0usize, 1, 5, SMALL - 1, SMALL, 3_000, 40_000] {
                     let mut due: Vec<Due> = (0..n)
                         .map(|_| {
@@ -133,7 +149,8 @@ mod tests {
                                 0
                             } else {
                                 // Anywhere in ((bucket - 1) * BUCKET_MS, bucket * BUCKET_MS], saturating.
-                                ((bucket - 1) * BUCKET_MS).saturating_add(1 + r % BUCKET_MS)
+                                let offset_ms = if one_ms && r % 4 != 0 { 37 } else { 1 + r % BUCKET_MS };
+                                ((bucket - 1) * BUCKET_MS).saturating_add(offset_ms)
                             };
                             let id = match (ids, r >> 60) {
                                 (0 | 1, 0) => LeaseId::MIN,
@@ -148,7 +165,7 @@ mod tests {
                     let mut expected = due.clone();
                     expected.sort_unstable();
                     sorter.sort_due_of_bucket(&mut due);
-                    assert_eq!(due, expected, "{n} entries in bucket {bucket}, IDs of kind {ids}");
+                    assert_eq!(due, expected, "{n} entries in bucket {bucket}, IDs of kind {ids}, one ms: {one_ms}");
                 }
             }
         }
