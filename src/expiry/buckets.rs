@@ -283,6 +283,12 @@ impl BucketQueue {
     fn sort_out_hints(&mut self, bucket: u64, mut hints: Vec<u32>, now: Instant, due: &mut Vec<Due>) -> Vec<u32> {
         let mut kept = 0;
         let free_id_position = self.ids.get(FREE_ID, |p| self.entries.id_at(p));
+        // The deadlines of this bucket: `first_ms..=last_ms` (bucket 0 holds deadline 0 only).
+        let first_ms = if bucket == 0 { 0 } else { (bucket - 1) * BUCKET_MS + 1 };
+        let last_ms = bucket.saturating_mul(BUCKET_MS);
+        debug_assert!(
+            bucket_of(Instant::from_ms(first_ms)) == bucket && bucket_of(Instant::from_ms(last_ms)) == bucket
+        );
         for &position in hints.iter().take(PREFETCH_AHEAD) {
             self.entries.prefetch(position);
         }
@@ -295,10 +301,11 @@ impl BucketQueue {
             if !EntrySlab::is_live(entry, position, free_id_position) {
                 continue;
             }
-            let home = bucket_of(entry.deadline);
-            if home > bucket {
-                self.buckets.push(home, position);
-            } else if home == bucket {
+            // Whether the entry's bucket is this one, a later one or an earlier one, by its
+            // deadline's place among this bucket's (no division per hint).
+            if entry.deadline.as_ms() > last_ms {
+                self.buckets.push(bucket_of(entry.deadline), position);
+            } else if entry.deadline.as_ms() >= first_ms {
                 if entry.deadline <= now {
                     due.push((entry.deadline, entry.id, position));
                 } else {
@@ -306,7 +313,7 @@ impl BucketQueue {
                     kept += 1;
                 }
             }
-            // home < bucket: an earlier hint exists for this deadline; this one is redundant.
+            // An earlier bucket: an earlier hint exists for this deadline; this one is redundant.
         }
         hints.truncate(kept);
         hints

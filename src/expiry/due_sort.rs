@@ -25,13 +25,16 @@ pub(crate) struct DueSorter {
     scratch: Vec<Due>,
     /// Per bin, its count, then where it starts.
     bin_starts: Vec<u32>,
+    /// Per entry, its bin.
+    bins: Vec<u32>,
 }
 
-/// The rank of `deadline_ms` among the deadlines of its bucket (`(b - 1) * BUCKET_MS + 1 ..= b *
-/// BUCKET_MS`, since deadlines are rounded up): `0..BUCKET_MS`, ascending with the deadline.
+/// The rank of `deadline_ms` among the deadlines of bucket `bucket` (`(b - 1) * BUCKET_MS + 1 ..=
+/// b * BUCKET_MS`, since deadlines are rounded up): `0..BUCKET_MS`, ascending with the deadline.
+/// Wrapping arithmetic, so FOREVER's bucket (whose end lies past `u64::MAX`) is no exception.
 #[inline]
-fn rank_in_bucket(deadline_ms: u64) -> u64 {
-    (deadline_ms % BUCKET_MS + BUCKET_MS - 1) % BUCKET_MS
+fn rank_in_bucket(deadline_ms: u64, bucket: u64) -> u64 {
+    deadline_ms.wrapping_add(BUCKET_MS - 1).wrapping_sub(bucket.wrapping_mul(BUCKET_MS))
 }
 
 /// A lease ID as an unsigned number in the same order.
@@ -53,16 +56,17 @@ impl DueSorter {
         );
         assert!(u32::try_from(due.len()).is_ok(), "fewer than 2^32 due entries");
         // Per deadline rank, how many entries, and the ID range of all of them.
+        let bucket = due[0].0.as_ms().div_ceil(BUCKET_MS);
         let mut per_rank = [0u32; BUCKET_MS as usize];
         let (mut min_id, mut max_id) = (u64::MAX, 0);
         for &(deadline, id, _) in due.iter() {
-            per_rank[rank_in_bucket(deadline.as_ms()) as usize] += 1;
+            per_rank[rank_in_bucket(deadline.as_ms(), bucket) as usize] += 1;
             (min_id, max_id) = (min_id.min(ordered_id(id)), max_id.max(ordered_id(id)));
         }
         // Bins: per rank, as many leading bits of the ID's offset in the range as that rank needs
         // for about one entry per bin (a rank holding a whole scan's re-armed entries, all due at
         // the same millisecond, gets many; an empty one gets a single bin), so at most about two
-        // bins per entry in all.
+        // bins per entry in all. Each entry's bin is computed once, kept, and counted.
         let range_bits = u64::BITS - (max_id - min_id).leading_zeros();
         let mut first_bin = [0u64; BUCKET_MS as usize];
         let mut shift = [0u32; BUCKET_MS as usize];
@@ -73,23 +77,23 @@ impl DueSorter {
             *shift = range_bits - id_bits;
             bins += 1 << id_bits;
         }
-        let bin = |&(deadline, id, _): &Due| -> usize {
-            let rank = rank_in_bucket(deadline.as_ms()) as usize;
-            (first_bin[rank] + (ordered_id(id) - min_id).checked_shr(shift[rank]).unwrap_or(0)) as usize
-        };
         let bins = bins as usize;
         self.bin_starts.clear();
         self.bin_starts.resize(bins + 1, 0);
-        for entry in due.iter() {
-            self.bin_starts[bin(entry) + 1] += 1;
+        self.bins.clear();
+        for &(deadline, id, _) in due.iter() {
+            let rank = rank_in_bucket(deadline.as_ms(), bucket) as usize;
+            let bin = (first_bin[rank] + (ordered_id(id) - min_id).checked_shr(shift[rank]).unwrap_or(0)) as usize;
+            self.bins.push(bin as u32);
+            self.bin_starts[bin + 1] += 1;
         }
         for b in 1..self.bin_starts.len() {
             self.bin_starts[b] += self.bin_starts[b - 1];
         }
         self.scratch.clear();
         self.scratch.resize(due.len(), due[0]);
-        for entry in due.iter() {
-            let slot = &mut self.bin_starts[bin(entry)];
+        for (entry, &bin) in due.iter().zip(&self.bins) {
+            let slot = &mut self.bin_starts[bin as usize];
             self.scratch[*slot as usize] = *entry;
             *slot += 1;
         }
