@@ -164,17 +164,28 @@ impl BucketQueue {
     /// (one allocation of the final size, a sequential copy), instead of a push per hint into a
     /// random one of tens of thousands of bucket vectors.
     fn hint_new_in_bulk(&mut self, positions: impl ExactSizeIterator<Item = u32> + Clone) {
-        self.spill_ready();
-        let count = positions.len();
-        let bucket_at = |entries: &EntrySlab, position: u32| entries.get(position).map_or(0, |e| bucket_of(e.deadline));
         let (mut first, mut last) = (u64::MAX, 0);
         for position in positions.clone() {
-            let bucket = bucket_at(&self.entries, position);
+            let bucket = self.entries.get(position).map_or(0, |e| bucket_of(e.deadline));
             (first, last) = (first.min(bucket), last.max(bucket));
         }
+        self.hint_new_in_buckets(positions, first..=last);
+    }
+
+    /// [`BucketQueue::hint_new_in_bulk`] of entries whose buckets all lie in `buckets` (the caller
+    /// has seen every deadline).
+    fn hint_new_in_buckets(
+        &mut self,
+        positions: impl ExactSizeIterator<Item = u32> + Clone,
+        buckets: std::ops::RangeInclusive<u64>,
+    ) {
+        self.spill_ready();
+        let count = positions.len();
         if count == 0 {
             return;
         }
+        let bucket_at = |entries: &EntrySlab, position: u32| entries.get(position).map_or(0, |e| bucket_of(e.deadline));
+        let (first, last) = buckets.into_inner();
         // Counters for every bucket in `first..=last`, unless the deadlines are too sparse for that
         // (FOREVER among them, say): then a push per hint.
         let span = last - first + 1;
@@ -227,10 +238,13 @@ impl BucketQueue {
         handles.clear();
         handles.reserve(entries.len());
         let mut repeated = false;
+        let (mut first_bucket, mut last_bucket) = (u64::MAX, 0);
         for (i, &(id, deadline)) in entries.iter().enumerate() {
             if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
                 self.ids.prefetch(ahead);
             }
+            let bucket = bucket_of(deadline);
+            (first_bucket, last_bucket) = (first_bucket.min(bucket), last_bucket.max(bucket));
             let position = first + i as u32;
             let slab = &self.entries;
             match self.ids.insert_unless_present(id, position, |p| slab.id_at(p)) {
@@ -248,7 +262,7 @@ impl BucketQueue {
             let new: Vec<u32> = positions.filter(|&p| handles[(p - first) as usize].0 == p).collect();
             self.hint_new_in_bulk(new.into_iter());
         } else {
-            self.hint_new_in_bulk(positions);
+            self.hint_new_in_buckets(positions, first_bucket..=last_bucket);
         }
     }
 
