@@ -101,11 +101,14 @@ impl DueSorter {
         let mut start = 0;
         for &end in &self.bin_starts[..bins] {
             let end = end as usize;
-            let run = &mut self.scratch[start..end];
-            if run.len() <= INSERTION_MAX {
-                insertion_sort(run);
-            } else {
-                run.sort_unstable();
+            // Most bins hold none or one entry: nothing to sort.
+            if end - start > 1 {
+                let run = &mut self.scratch[start..end];
+                if run.len() <= INSERTION_MAX {
+                    insertion_sort(run);
+                } else {
+                    run.sort_unstable();
+                }
             }
             start = end;
         }
