@@ -77,6 +77,7 @@ fn search(leases: &[Lease], id: LeaseId) -> Result<usize, usize> {
 }
 
 /// The same for the inline form: linear, it holds a handful of leases.
+#[inline]
 fn search_inline(leases: &[Lease], id: LeaseId) -> Result<usize, usize> {
     for (position, lease) in leases.iter().enumerate() {
         match lease.id.cmp(&id) {
@@ -108,6 +109,17 @@ impl Chunks {
     fn find(&self, id: LeaseId) -> (usize, Result<usize, usize>) {
         let chunk = self.chunk_of(id);
         (chunk, search(&self.chunks[chunk], id))
+    }
+
+    fn get(&self, id: LeaseId) -> Option<&Lease> {
+        let chunk = &self.chunks[self.chunk_of(id)];
+        search(chunk, id).ok().map(|position| &chunk[position])
+    }
+
+    fn get_mut(&mut self, id: LeaseId) -> Option<&mut Lease> {
+        let chunk = self.chunk_of(id);
+        let chunk = &mut self.chunks[chunk];
+        search(chunk, id).ok().map(|position| &mut chunk[position])
     }
 
     /// Inserts `lease` at `position` of chunk `chunk` (where `find` said it goes), splitting a full
@@ -214,6 +226,7 @@ impl Clone for Repr {
     }
 
     /// In place when both are inline: lease by lease, each with its own `clone_from`.
+    #[inline]
     fn clone_from(&mut self, source: &Self) {
         match (&mut *self, source) {
             (Repr::Inline(leases), Repr::Inline(from)) => {
@@ -235,6 +248,7 @@ impl Clone for LeaseMap {
     fn clone(&self) -> Self {
         LeaseMap { repr: self.repr.clone() }
     }
+    #[inline]
     fn clone_from(&mut self, source: &Self) {
         self.repr.clone_from(&source.repr);
     }
@@ -245,6 +259,7 @@ impl LeaseMap {
         LeaseMap::default()
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Inline(leases) => leases.len(),
@@ -252,53 +267,59 @@ impl LeaseMap {
         }
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    #[inline]
     pub fn get(&self, id: &LeaseId) -> Option<&Lease> {
         match &self.repr {
             Repr::Inline(leases) => search_inline(leases, *id).ok().map(|position| &leases[position]),
-            Repr::Chunked(chunks) => match chunks.find(*id) {
-                (chunk, Ok(position)) => Some(&chunks.chunks[chunk][position]),
-                (_, Err(_)) => None,
-            },
+            Repr::Chunked(chunks) => chunks.get(*id),
         }
     }
 
+    #[inline]
     pub fn get_mut(&mut self, id: &LeaseId) -> Option<&mut Lease> {
         match &mut self.repr {
             Repr::Inline(leases) => search_inline(leases, *id).ok().map(|position| &mut leases[position]),
-            Repr::Chunked(chunks) => match chunks.find(*id) {
-                (chunk, Ok(position)) => Some(&mut chunks.chunks[chunk][position]),
-                (_, Err(_)) => None,
-            },
+            Repr::Chunked(chunks) => chunks.get_mut(*id),
         }
     }
 
+    #[inline]
     pub fn contains_key(&self, id: &LeaseId) -> bool {
         self.get(id).is_some()
     }
 
     /// Inserts `lease` under its ID, or replaces the lease of that ID; answers the lease replaced.
     pub fn insert(&mut self, lease: Lease) -> Option<Lease> {
-        let id = lease.id;
-        let mut new = Some(lease);
-        let (slot, inserted) = self.find_or_insert(id, || new.take().expect("made once"));
-        match new {
-            Some(new) if !inserted => Some(std::mem::replace(slot, new)),
-            _ => None,
+        match &mut self.repr {
+            Repr::Inline(leases) => match search_inline(leases, lease.id) {
+                Ok(position) => Some(std::mem::replace(&mut leases[position], lease)),
+                Err(position) if !leases.is_full() => {
+                    leases.insert(position, lease);
+                    None
+                }
+                Err(_) => {
+                    self.repr = Repr::Chunked(Chunks::spill(std::mem::take(leases), lease));
+                    None
+                }
+            },
+            Repr::Chunked(chunks) => match chunks.find(lease.id) {
+                (chunk, Ok(position)) => Some(std::mem::replace(&mut chunks.chunks[chunk][position], lease)),
+                (chunk, Err(position)) => {
+                    chunks.insert_at(chunk, position, lease);
+                    None
+                }
+            },
         }
     }
 
     /// The lease of `id`, inserted from `make` first if absent (`make` must answer a lease of ID
     /// `id`).
     pub fn get_or_insert_with(&mut self, id: LeaseId, make: impl FnOnce() -> Lease) -> &mut Lease {
-        self.find_or_insert(id, make).0
-    }
-
-    /// The lease of `id`, and whether it was absent and inserted from `make` (called only then).
-    fn find_or_insert(&mut self, id: LeaseId, make: impl FnOnce() -> Lease) -> (&mut Lease, bool) {
         let make = move || {
             let lease = make();
             assert_eq!(lease.id, id, "a lease inserted under ID {id} carries ID {}", lease.id);
@@ -310,22 +331,21 @@ impl LeaseMap {
         {
             self.repr = Repr::Chunked(Chunks::spill(std::mem::take(leases), make()));
             let Repr::Chunked(chunks) = &mut self.repr else { unreachable!("just spilled") };
-            let (chunk, position) = chunks.find(id);
-            return (&mut chunks.chunks[chunk][position.expect("the spill inserted the lease")], true);
+            return chunks.get_mut(id).expect("the spill inserted the lease");
         }
         match &mut self.repr {
-            Repr::Inline(leases) => match search_inline(leases, id) {
-                Ok(position) => (&mut leases[position], false),
-                Err(position) => {
+            Repr::Inline(leases) => {
+                let position = search_inline(leases, id).unwrap_or_else(|position| {
                     leases.insert(position, make());
-                    (&mut leases[position], true)
-                }
-            },
+                    position
+                });
+                &mut leases[position]
+            }
             Repr::Chunked(chunks) => match chunks.find(id) {
-                (chunk, Ok(position)) => (&mut chunks.chunks[chunk][position], false),
+                (chunk, Ok(position)) => &mut chunks.chunks[chunk][position],
                 (chunk, Err(position)) => {
                     let (chunk, position) = chunks.insert_at(chunk, position, make());
-                    (&mut chunks.chunks[chunk][position], true)
+                    &mut chunks.chunks[chunk][position]
                 }
             },
         }
@@ -353,6 +373,7 @@ impl LeaseMap {
     }
 
     /// The leases in ID order.
+    #[inline]
     pub fn values(&self) -> Values<'_> {
         match &self.repr {
             Repr::Inline(leases) => Values { chunk: leases.iter(), rest: [].iter(), remaining: leases.len() },
@@ -361,6 +382,7 @@ impl LeaseMap {
     }
 
     /// The leases in ID order, mutable. The caller must not change a lease's ID.
+    #[inline]
     pub fn values_mut(&mut self) -> ValuesMut<'_> {
         match &mut self.repr {
             Repr::Inline(leases) => {

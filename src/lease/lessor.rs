@@ -142,9 +142,7 @@ impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Lessor<Q> {
         let Lessor { config: _, primary, leases, item_map: _, expiry_queue, checkpoint_schedule, records, digest } =
             self;
         (primary, digest, leases.len()).hash(state);
-        for lease in leases.values() {
-            lease.expiry.hash(state);
-        }
+        leases.values().for_each(|lease| lease.expiry.hash(state));
         (expiry_queue, checkpoint_schedule, records).hash(state);
     }
 }
