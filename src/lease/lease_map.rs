@@ -504,6 +504,7 @@ impl<'a> Iterator for Values<'a> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.remaining, Some(self.remaining))
     }
+    #[inline]
     fn fold<B, F: FnMut(B, &'a Lease) -> B>(self, init: B, mut f: F) -> B {
         let init = self.chunk.fold(init, &mut f);
         self.rest.fold(init, |acc, chunk| chunk.leases.iter().fold(acc, &mut f))
@@ -534,6 +535,7 @@ impl<'a> Iterator for ValuesMut<'a> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.remaining, Some(self.remaining))
     }
+    #[inline]
     fn fold<B, F: FnMut(B, &'a mut Lease) -> B>(self, init: B, mut f: F) -> B {
         let init = self.chunk.fold(init, &mut f);
         self.rest.fold(init, |acc, chunk| chunk.leases.iter_mut().fold(acc, &mut f))

@@ -138,6 +138,7 @@ crate::clone_in_place!(impl<Q: ExpiryQueue> for Lessor<Q> {
 });
 
 impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Lessor<Q> {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let Lessor { config: _, primary, leases, item_map: _, expiry_queue, checkpoint_schedule, records, digest } =
             self;
