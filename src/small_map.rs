@@ -1,6 +1,7 @@
 //! `SmallMap` and `SmallSet`: ordered maps and sets that keep up to `N` entries inline (a sorted
 //! array inside the value: no heap allocation, so cloning one is a copy) and move to a `BTreeMap`
-//! beyond that. The lessor, the KV, the replayer and the history keep their collections in these:
+//! beyond that. The lessor (but for its leases: `lease/lease_map.rs`, the same inline form with a
+//! chunked one beyond), the KV, the replayer and the history keep their collections in these:
 //! at the lessor model's bounds (two leases, two keys) a whole member is cloned, hashed and
 //! dropped without touching the allocator, once per generated state; at a million leases the same
 //! code runs on the `BTreeMap`.

@@ -3,6 +3,7 @@
 //! scans (expired leases, due checkpoints). Renew and revoke live in `renew.rs` and `revoke.rs`.
 
 use super::config::{LessorConfig, MAX_LEASE_TTL_S};
+use super::lease_map::LeaseMap;
 use super::persist::{LeaseRecord, LeaseRecords};
 use super::{LeaseError, LeaseId, NO_LEASE};
 use crate::bugs::Bug;
@@ -110,7 +111,8 @@ pub struct TimeToLive {
 pub struct Lessor<Q: ExpiryQueue = DefaultExpiryQueue> {
     pub(super) config: LessorConfig,
     pub(super) primary: bool,
-    pub(super) leases: SmallMap<LeaseId, Lease, INLINE_MAX>,
+    /// The leases by ID, iterated in ID order (etcd's `leaseMap`).
+    pub(super) leases: LeaseMap,
     /// The reverse index: key → the lease it is attached to (etcd's `itemMap`).
     pub(super) item_map: SmallMap<Key, LeaseId, INLINE_MAX>,
     pub(super) expiry_queue: Q,
@@ -136,13 +138,12 @@ crate::clone_in_place!(impl<Q: ExpiryQueue> for Lessor<Q> {
 });
 
 impl<Q: ExpiryQueue + std::hash::Hash> std::hash::Hash for Lessor<Q> {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let Lessor { config: _, primary, leases, item_map: _, expiry_queue, checkpoint_schedule, records, digest } =
             self;
         (primary, digest, leases.len()).hash(state);
-        for lease in leases.values() {
-            lease.expiry.hash(state);
-        }
+        leases.values().for_each(|lease| lease.expiry.hash(state));
         (expiry_queue, checkpoint_schedule, records).hash(state);
     }
 }
@@ -204,7 +205,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         Lessor {
             config,
             primary: false,
-            leases: SmallMap::new(),
+            leases: LeaseMap::new(),
             item_map: SmallMap::new(),
             expiry_queue: Q::default(),
             checkpoint_schedule: SmallMap::new(),
@@ -220,17 +221,14 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         let mut lessor = Lessor::new(config);
         for record in records.iter() {
             let ttl_s = record.ttl_s.max(lessor.config.min_ttl_s);
-            lessor.leases.insert(
-                record.id,
-                Lease {
-                    id: record.id,
-                    ttl_s,
-                    remaining_ttl_s: record.remaining_ttl_s,
-                    expiry: Instant::FOREVER,
-                    keys: SmallSet::new(),
-                    expiry_handle: ExpiryHandle::NONE,
-                },
-            );
+            lessor.leases.insert(Lease {
+                id: record.id,
+                ttl_s,
+                remaining_ttl_s: record.remaining_ttl_s,
+                expiry: Instant::FOREVER,
+                keys: SmallSet::new(),
+                expiry_handle: ExpiryHandle::NONE,
+            });
         }
         lessor.records = records;
         lessor.digest = LessorDigest::of(lessor.leases.values());
@@ -546,6 +544,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             assert!(self.records.get(lease.id).is_some(), "lease {} has no persisted record", lease.id);
         }
         assert_eq!(self.digest, LessorDigest::of(self.leases.values()), "the running digest drifted from the leases");
+        self.leases.assert_consistent();
         self.records.assert_consistent();
     }
 }

@@ -10,6 +10,7 @@
 //! operations into the windows; `renew`/`revoke` wrap the steps for ordinary callers.
 
 mod config;
+mod lease_map;
 mod lessor;
 mod persist;
 mod renew;
