@@ -9,8 +9,9 @@
 //! - **chunked**: a one-level B+-tree: sorted chunks of at most [`CHUNK_MAX`] leases, each with
 //!   its leases' IDs in an array of their own, and each chunk's first ID, for a binary search to
 //!   the chunk and then one among its IDs (8 bytes per lease more than the leases, so a lookup
-//!   reads a few lines of IDs rather than a line of a lease at every probe). A walk in ID order (promote's, demote's, the hash's) is a
-//!   sequential pass over arrays of leases rather than a pointer chase through tree nodes.
+//!   reads a few lines of IDs rather than a line of a lease at every probe). A walk in ID order
+//!   (promote's, demote's, the hash's) is a sequential pass over arrays of leases rather than a
+//!   pointer chase through tree nodes.
 //!
 //! Iteration is in ID order in both forms: that order is observable (listings, promote's
 //! `(expiry, id)` tie-break, the lessor's hash of expiries in ID order). Equality and hashing are
