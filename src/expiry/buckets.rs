@@ -54,6 +54,12 @@ fn bucket_of(deadline: Instant) -> u64 {
     deadline.as_ms().div_ceil(BUCKET_MS)
 }
 
+/// The bucket of the entry at `position` (a freed entry's is FOREVER's; past the end, 0).
+#[inline]
+fn bucket_at(entries: &EntrySlab, position: u32) -> u64 {
+    entries.get(position).map_or(0, |entry| bucket_of(entry.deadline))
+}
+
 #[derive(Clone, Default)]
 pub struct BucketQueue {
     entries: EntrySlab,
@@ -166,7 +172,7 @@ impl BucketQueue {
     fn hint_new_in_bulk(&mut self, positions: impl ExactSizeIterator<Item = u32> + Clone) {
         let (mut first, mut last) = (u64::MAX, 0);
         for position in positions.clone() {
-            let bucket = self.entries.get(position).map_or(0, |e| bucket_of(e.deadline));
+            let bucket = bucket_at(&self.entries, position);
             (first, last) = (first.min(bucket), last.max(bucket));
         }
         self.hint_new_in_buckets(positions, first..=last);
@@ -184,7 +190,6 @@ impl BucketQueue {
         if count == 0 {
             return;
         }
-        let bucket_at = |entries: &EntrySlab, position: u32| entries.get(position).map_or(0, |e| bucket_of(e.deadline));
         let (first, last) = buckets.into_inner();
         // Counters for every bucket in `first..=last`, unless the deadlines are too sparse for that
         // (FOREVER among them, say): then a push per hint.

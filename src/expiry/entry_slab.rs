@@ -63,8 +63,8 @@ impl EntrySlab {
     /// Stores `entries` at new positions after the last one (freed positions are not reused);
     /// answers the first: the entry `entries[i]` is at the first position + `i`.
     pub(crate) fn append(&mut self, entries: &[(LeaseId, Instant)]) -> u32 {
-        let first = u32::try_from(self.entries.len()).expect("fewer than 2^32 expiry entries");
         assert!(u32::try_from(self.entries.len() + entries.len()).is_ok(), "fewer than 2^32 expiry entries");
+        let first = self.entries.len() as u32;
         reserve_exact_huge(&mut self.entries, entries.len());
         self.entries.extend(entries.iter().map(|&(id, deadline)| Entry { id, deadline }));
         first

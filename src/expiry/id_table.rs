@@ -154,19 +154,13 @@ impl IdTable {
     ) -> Option<u32> {
         assert!(position != EMPTY_POSITION, "fewer than 2^32 - 1 expiry entries");
         debug_assert!((self.occupied + 1) * 5 <= self.slots.len() * 4, "insert_unless_present without reserve");
-        let tag = tag_of(id);
-        let mut i = self.home(tag);
-        loop {
-            let slot = self.slots[i];
-            if slot.position == EMPTY_POSITION {
-                self.slots[i] = Slot { tag, position };
+        match self.find(id, id_at) {
+            Ok(slot) => Some(self.slots[slot].position),
+            Err(Vacant(slot)) => {
+                self.slots[slot] = Slot { tag: tag_of(id), position };
                 self.occupied += 1;
-                return None;
+                None
             }
-            if slot.tag == tag && id_at(slot.position) == id {
-                return Some(slot.position);
-            }
-            i = self.next(i);
         }
     }
 

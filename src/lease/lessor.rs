@@ -402,8 +402,16 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             }
             records.push(lease);
         }
-        // Which leases were delayed matters only to the checkpoint schedule below.
-        let schedules_checkpoints = config.checkpointing && !config.bugs.has(Bug::Etcd13491);
+        // Whether promote schedules checkpoints (which leases were delayed matters only to that).
+        let schedules_checkpoints = if config.bugs.has(Bug::Etcd13491) {
+            // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
+            // applied on a primary did, so a new leader (which applied them as a follower) never
+            // checkpointed, and the next leader change restored the remaining TTL from before the
+            // first one.
+            false
+        } else {
+            config.checkpointing
+        };
         let delayed = if spread {
             let order = seconds.order(base).unwrap_or_else(|| ExpiryOrder::of(&entries));
             spread_pile_ups(config, now, &mut entries, &order, schedules_checkpoints)
@@ -416,14 +424,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             lease.expiry = expiry;
             lease.expiry_handle = handle;
         }
-        if config.bugs.has(Bug::Etcd13491) {
-            // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
-            // applied on a primary did, so a new leader (which applied them as a follower) never
-            // checkpointed, and the next leader change restored the remaining TTL from before the
-            // first one.
-            return;
-        }
-        if !config.checkpointing {
+        if !schedules_checkpoints {
             return;
         }
         for (i, lease) in records.iter().enumerate() {
