@@ -79,6 +79,17 @@ impl BucketRing {
         }
     }
 
+    /// [`BucketRing::extend`] with the consecutive positions `ids`.
+    pub(crate) fn extend_range(&mut self, bucket: u64, ids: std::ops::Range<u32>) {
+        if self.in_ring(bucket) {
+            self.ring[Self::slot(bucket)].extend(ids);
+        } else {
+            for id in ids {
+                self.push_outside(bucket, id);
+            }
+        }
+    }
+
     /// The first bucket in `from..=until` that has hints.
     pub(crate) fn next_bucket(&self, from: u64, until: u64) -> Option<u64> {
         if from > until {

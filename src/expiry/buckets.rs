@@ -42,6 +42,8 @@ use crate::time::Instant;
 /// The width of a bucket. A fifth of etcd's 500 ms scan period: a scan then takes whole buckets
 /// and re-reads at most one partly taken bucket per call.
 pub const BUCKET_MS: u64 = 100;
+/// A bulk build hints by runs when its entries' runs of one bucket average at least this many.
+const SORTED_RUN_MIN: usize = 8;
 /// How many entry reads a scan starts before it waits for the first.
 const PREFETCH_AHEAD: usize = 16;
 
@@ -231,41 +233,64 @@ impl BucketQueue {
         }
     }
 
+    /// Hints the new entries at `positions`, whose `(id, deadline)` are `entries`, in place order:
+    /// each run of entries with one bucket goes into it at once. For entries (nearly) sorted by
+    /// deadline, as a promote passes them, that is one sequential pass with one copy per bucket.
+    /// `first_bucket` is the earliest of their buckets.
+    fn hint_new_in_runs(&mut self, positions: std::ops::Range<u32>, entries: &[(LeaseId, Instant)], first_bucket: u64) {
+        self.spill_ready();
+        self.buckets.prepare_bulk(first_bucket, entries.len());
+        let mut run_start = 0;
+        while let Some(&(_, deadline)) = entries.get(run_start) {
+            let bucket = bucket_of(deadline);
+            let run_len = entries[run_start..].iter().take_while(|&&(_, d)| bucket_of(d) == bucket).count();
+            let run_first = positions.start + run_start as u32;
+            self.buckets.extend_range(bucket, run_first..run_first + run_len as u32);
+            run_start += run_len;
+        }
+    }
+
     /// [`ExpiryQueue::upsert_many`] into a queue with no entries (a promote after a demote): the
-    /// entries go into a cleared slab in input order with one sequential copy, each ID into the
-    /// ID table with one probe (the slot a few ahead prefetched), and the hints in bulk. A repeated
-    /// ID keeps its first position and takes the later deadline, as one upsert after another would;
-    /// its extra position is freed.
+    /// entries go into a cleared slab in input order with one sequential copy, the IDs into the ID
+    /// table in one bulk insert, and the hints in bulk: by runs when the entries come (nearly)
+    /// sorted by deadline, as a promote passes them, else by a counting sort. A repeated ID keeps
+    /// its first position and takes the later deadline, as one upsert after another would; its
+    /// extra position is freed.
     fn build(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
         self.clear();
-        self.ids.reserve(entries.len());
         let first = self.entries.append(entries);
         handles.clear();
         handles.reserve(entries.len());
-        let mut repeated = false;
+        handles.extend((first..first + entries.len() as u32).map(ExpiryHandle));
+        // `(position, earlier)`: the entry at `position` repeats the ID of the one at `earlier`.
+        let mut repeats: Vec<(u32, u32)> = Vec::new();
+        let slab = &self.entries;
+        self.ids.insert_all_unless_present(
+            entries.iter().map(|&(id, _)| id),
+            first,
+            |p| slab.id_at(p),
+            |position, earlier| repeats.push((position, earlier)),
+        );
+        for &(position, earlier) in &repeats {
+            self.entries.set_deadline(earlier, entries[(position - first) as usize].1);
+            self.entries.free(position);
+            handles[(position - first) as usize] = ExpiryHandle(earlier);
+        }
+        let repeated = !repeats.is_empty();
         let (mut first_bucket, mut last_bucket) = (u64::MAX, 0);
-        for (i, &(id, deadline)) in entries.iter().enumerate() {
-            if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
-                self.ids.prefetch(ahead);
-            }
+        // How many times the bucket changes from one entry to the next.
+        let (mut bucket_changes, mut previous_bucket) = (0, None);
+        for &(_, deadline) in entries {
             let bucket = bucket_of(deadline);
             (first_bucket, last_bucket) = (first_bucket.min(bucket), last_bucket.max(bucket));
-            let position = first + i as u32;
-            let slab = &self.entries;
-            match self.ids.insert_unless_present(id, position, |p| slab.id_at(p)) {
-                None => handles.push(ExpiryHandle(position)),
-                Some(earlier) => {
-                    self.entries.set_deadline(earlier, deadline);
-                    self.entries.free(position);
-                    handles.push(ExpiryHandle(earlier));
-                    repeated = true;
-                }
-            }
+            bucket_changes += usize::from(previous_bucket.replace(bucket) != Some(bucket));
         }
         let positions = first..first + entries.len() as u32;
         if repeated {
             let new: Vec<u32> = positions.filter(|&p| handles[(p - first) as usize].0 == p).collect();
             self.hint_new_in_bulk(new.into_iter());
+        } else if bucket_changes <= entries.len() / SORTED_RUN_MIN {
+            self.hint_new_in_runs(positions, entries, first_bucket);
         } else {
             self.hint_new_in_buckets(positions, first_bucket..=last_bucket);
         }

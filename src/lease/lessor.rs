@@ -412,24 +412,32 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         } else {
             config.checkpointing
         };
-        let delayed = if spread {
+        // With pile-ups to spread, the pairs are put in `(expiry, id)` order (the pile-up pass walks
+        // them so, and the expiry index builds its buckets from sorted runs); `ranks[i]` is where the
+        // walk's `i`th lease went.
+        let (entries, ranks, delayed) = if spread {
             let order = seconds.order(base).unwrap_or_else(|| ExpiryOrder::of(&entries));
-            spread_pile_ups(config, now, &mut entries, &order, schedules_checkpoints)
+            let mut by_expiry = order.permute(&entries);
+            drop(entries);
+            let delayed = spread_pile_ups(config, now, &mut by_expiry, schedules_checkpoints);
+            (by_expiry, Some(order.ranks), delayed)
         } else {
-            Vec::new()
+            (entries, None, Vec::new())
         };
+        let slot_of = |i: usize| ranks.as_ref().map_or(i, |ranks| ranks[i] as usize);
         let mut handles = vec_with_capacity_huge(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
-        for ((lease, &(_, expiry)), &handle) in records.iter_mut().zip(&entries).zip(&handles) {
-            lease.expiry = expiry;
-            lease.expiry_handle = handle;
+        for (i, lease) in records.iter_mut().enumerate() {
+            let slot = slot_of(i);
+            lease.expiry = entries[slot].1;
+            lease.expiry_handle = handles[slot];
         }
         if !schedules_checkpoints {
             return;
         }
         for (i, lease) in records.iter().enumerate() {
             schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
-            if delayed.get(i).copied().unwrap_or(false) {
+            if delayed.get(slot_of(i)).copied().unwrap_or(false) {
                 schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
             }
         }
@@ -597,70 +605,57 @@ impl PromotedSeconds {
 
 /// Promote's pile-up pass (etcd's spreading in `Promote`): walks the leases by `(expiry, id)` and
 /// delays those past 3/4 of the revoke rate in any one-second window by refreshing them with a
-/// longer extension. `leases` are `(id, expiry)` in ID order, so ordering by `(expiry, position)` is
-/// ordering by `(expiry, id)`; `order` is that order. Adds each delay to its lease's expiry in place
-/// (the delays are computed from the expiries before any was added) and, if `report_delayed`,
-/// answers per position whether the lease was delayed (a delay may be 0, and etcd re-registers and
-/// re-schedules such a lease all the same); otherwise the answer is empty.
+/// longer extension. `leases` are `(id, expiry)` in `(expiry, id)` order. Adds each delay to its
+/// lease's expiry in place (each lease's delay is computed from its expiry before the addition, and
+/// only later leases are read after it) and, if `report_delayed`, answers per position whether the
+/// lease was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the
+/// same); otherwise the answer is empty.
 fn spread_pile_ups(
     config: &LessorConfig,
     now: Instant,
     leases: &mut [(LeaseId, Instant)],
-    order: &ExpiryOrder,
     report_delayed: bool,
 ) -> Vec<bool> {
-    // Per rank in `(expiry, position)` order, the delay in ms or `NOT_DELAYED`: written front to
-    // back by the walk, read back in position order through the ranks.
-    const NOT_DELAYED: u64 = u64::MAX;
-    let mut delays_ms: Vec<u64> = vec_with_capacity_huge(leases.len());
+    debug_assert!(leases.is_sorted_by_key(|&(id, expiry)| (expiry, id)), "spread_pile_ups: not in (expiry, id) order");
+    let mut delayed: Vec<bool> = vec_with_capacity_huge(if report_delayed { leases.len() } else { 0 });
     // (base, next) window in ms from now, set from the first lease in expiry order.
     let mut window_ms: Option<(i64, i64)> = None;
     let mut expires: i64 = 0;
     let target_per_s = (3 * config.revoke_rate_per_s / 4) as i64;
-    for &(expiry, count) in &order.runs {
+    for (_, expiry) in leases.iter_mut() {
         let remaining = expiry.signed_ms_since(now);
-        for _ in 0..count {
-            let (base_window_ms, next_window_ms) = window_ms.get_or_insert((remaining, remaining + 1000));
-            if remaining > *next_window_ms {
-                (*base_window_ms, *next_window_ms) = (remaining, remaining + 1000);
-                expires = 1;
-                delays_ms.push(NOT_DELAYED);
-                continue;
-            }
+        let (base_window_ms, next_window_ms) = window_ms.get_or_insert((remaining, remaining + 1000));
+        let delay_ms = if remaining > *next_window_ms {
+            (*base_window_ms, *next_window_ms) = (remaining, remaining + 1000);
+            expires = 1;
+            None
+        } else {
             expires += 1;
-            if expires <= target_per_s {
-                delays_ms.push(NOT_DELAYED);
-                continue;
-            }
-            // etcd: leases n seconds ahead of the base window are extended by only one second.
-            let rate_delay_ms = (1000.0 * expires as f64 / target_per_s as f64) - (remaining - *base_window_ms) as f64;
-            let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
-            *next_window_ms = *base_window_ms + delay_ms;
-            // Never NOT_DELAYED: a delay is a non-negative i64.
-            delays_ms.push(delay_ms.max(0) as u64);
+            (expires > target_per_s).then(|| {
+                // etcd: leases n seconds ahead of the base window are extended by only one second.
+                let rate_delay_ms =
+                    (1000.0 * expires as f64 / target_per_s as f64) - (remaining - *base_window_ms) as f64;
+                let delay_ms = rate_delay_ms as i64; // truncation, as Go's time.Duration(float64)
+                *next_window_ms = *base_window_ms + delay_ms;
+                delay_ms.max(0) as u64
+            })
+        };
+        // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus the delay.
+        if let Some(delay_ms) = delay_ms {
+            *expiry = *expiry + Duration::from_ms(delay_ms);
         }
-    }
-    let mut delayed: Vec<bool> = vec_with_capacity_huge(if report_delayed { leases.len() } else { 0 });
-    for (lease, &rank) in leases.iter_mut().zip(&order.ranks) {
-        let delay_ms = delays_ms[rank as usize];
-        let is_delayed = delay_ms != NOT_DELAYED;
-        // `now + (extend + delay) + remaining_or_ttl`, saturating: the refreshed expiry plus the
-        // delay (adding 0 to the others, which a select does without a branch).
-        lease.1 = lease.1 + Duration::from_ms(if is_delayed { delay_ms } else { 0 });
         if report_delayed {
-            delayed.push(is_delayed);
+            delayed.push(delay_ms.is_some());
         }
     }
     delayed
 }
 
 /// The order of `(id, expiry)` pairs by `(expiry, position)`, without moving them: each position's
-/// rank, and the expiries in rank order as runs of equal expiry.
+/// rank.
 struct ExpiryOrder {
     /// Per position, its rank.
     ranks: Vec<u32>,
-    /// `(expiry, how many)` in ascending expiry order; the counts sum to the number of pairs.
-    runs: Vec<(Instant, u32)>,
 }
 
 impl ExpiryOrder {
@@ -669,7 +664,7 @@ impl ExpiryOrder {
     /// counters stay within a small multiple of the pairs), a counting sort by second orders them
     /// ([`ExpiryOrder::counting`]). Otherwise [`ExpiryOrder::sorted`] sorts them.
     fn of(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
-        let Some(&(_, first)) = leases.first() else { return ExpiryOrder { ranks: Vec::new(), runs: Vec::new() } };
+        let Some(&(_, first)) = leases.first() else { return ExpiryOrder { ranks: Vec::new() } };
         let residue_ms = first.as_ms() % 1000;
         let (mut min_ms, mut max_ms, mut whole_seconds_apart) = (u64::MAX, 0, true);
         for &(_, expiry) in leases {
@@ -682,7 +677,7 @@ impl ExpiryOrder {
             return ExpiryOrder::sorted(leases);
         }
         let second_of = |&(_, expiry): &(LeaseId, Instant)| ((expiry.as_ms() - min_ms) / 1000) as usize;
-        ExpiryOrder::counting(leases.iter().map(second_of), seconds, Instant::from_ms(min_ms))
+        ExpiryOrder::counting(leases.iter().map(second_of), seconds)
     }
 
     /// The order of the expiries `base + seconds[i]` (no sum saturating), whose least and greatest
@@ -690,21 +685,19 @@ impl ExpiryOrder {
     /// [`ExpiryOrder::of`]) or the latest would saturate. Promote's usual path: the walk kept the
     /// seconds, so neither a division nor a pass to check them is needed.
     fn of_seconds(seconds: &[u32], range: Option<(u32, u32)>, base: Instant) -> Option<ExpiryOrder> {
-        let Some((least, greatest)) = range else { return Some(ExpiryOrder { ranks: Vec::new(), runs: Vec::new() }) };
+        let Some((least, greatest)) = range else { return Some(ExpiryOrder { ranks: Vec::new() }) };
         base.as_ms().checked_add(u64::from(greatest) * 1000)?;
         let span = u64::from(greatest - least) + 1;
         if span > 2 * seconds.len() as u64 + 64 {
             return None;
         }
-        let first = Instant::from_ms(base.as_ms() + u64::from(least) * 1000);
-        Some(ExpiryOrder::counting(seconds.iter().map(|&s| (s - least) as usize), span, first))
+        Some(ExpiryOrder::counting(seconds.iter().map(|&s| (s - least) as usize), span))
     }
 
-    /// The counting sort: `seconds` yields each pair's second counted from `first` (below `span`),
-    /// in position order. It reads them twice and writes the ranks front to back (ties stay in
-    /// position order), where a sort would move every pair and leave the ranks to be written at
-    /// random.
-    fn counting(seconds: impl Iterator<Item = usize> + Clone, span: u64, first: Instant) -> ExpiryOrder {
+    /// The counting sort: `seconds` yields each pair's second (below `span`), in position order. It
+    /// reads them twice and writes the ranks front to back (ties stay in position order), where a
+    /// sort would move every pair and leave the ranks to be written at random.
+    fn counting(seconds: impl Iterator<Item = usize> + Clone, span: u64) -> ExpiryOrder {
         // Per second: first how many expire in it, then the next free rank of it.
         let mut next_rank = vec![0u32; span as usize];
         let mut pairs: usize = 0;
@@ -713,14 +706,9 @@ impl ExpiryOrder {
             pairs += 1;
         }
         assert!(u32::try_from(pairs).is_ok(), "fewer than 2^32 leases");
-        let mut runs = Vec::new();
         let mut rank = 0;
-        for (second, slot) in (0u64..).zip(next_rank.iter_mut()) {
-            let count = std::mem::replace(slot, rank);
-            if count > 0 {
-                runs.push((Instant::from_ms(first.as_ms() + 1000 * second), count));
-            }
-            rank += count;
+        for slot in next_rank.iter_mut() {
+            rank += std::mem::replace(slot, rank);
         }
         let mut ranks = vec_with_capacity_huge(pairs);
         ranks.extend(seconds.map(|second| {
@@ -728,39 +716,45 @@ impl ExpiryOrder {
             *slot += 1;
             *slot - 1
         }));
-        ExpiryOrder { ranks, runs }
+        ExpiryOrder { ranks }
     }
 
     /// [`ExpiryOrder::of`] for any expiries, by sorting.
     fn sorted(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
         let mut ranks = vec_with_capacity_huge(leases.len());
         ranks.resize(leases.len(), 0);
-        let mut runs: Vec<(Instant, u32)> = Vec::new();
         let mut rank = 0;
-        for_each_by_expiry(leases, |expiry, position| {
+        for_each_by_expiry(leases, |position| {
             ranks[position as usize] = rank;
             rank += 1;
-            match runs.last_mut() {
-                Some((last, count)) if *last == expiry => *count += 1,
-                _ => runs.push((expiry, 1)),
-            }
         });
-        ExpiryOrder { ranks, runs }
+        ExpiryOrder { ranks }
+    }
+
+    /// The pairs in this order. The writes go to as many places at once as there are distinct
+    /// expiries (each moving front to back), not to random ones.
+    fn permute(&self, leases: &[(LeaseId, Instant)]) -> Vec<(LeaseId, Instant)> {
+        let mut by_rank = vec_with_capacity_huge(leases.len());
+        by_rank.resize(leases.len(), (0, Instant::EPOCH));
+        for (&pair, &rank) in leases.iter().zip(&self.ranks) {
+            by_rank[rank as usize] = pair;
+        }
+        by_rank
     }
 }
 
-/// Calls `f(expiry, position)` for every lease in `(expiry, position)` order. When every expiry
+/// Calls `f(position)` for every lease in `(expiry, position)` order. When every expiry
 /// lies within 2^32 ms of the first (always, in practice), the pair is packed into one `u64` key and
 /// radix-sorted (positions already ascend, so a stable sort of the expiry field sorts the pairs);
 /// otherwise the pairs are sorted.
-fn for_each_by_expiry(leases: &[(LeaseId, Instant)], mut f: impl FnMut(Instant, u32)) {
+fn for_each_by_expiry(leases: &[(LeaseId, Instant)], mut f: impl FnMut(u32)) {
     let min = leases.iter().map(|&(_, expiry)| expiry).min().unwrap_or(Instant::EPOCH);
     let max = leases.iter().map(|&(_, expiry)| expiry).max().unwrap_or(Instant::EPOCH);
     if max.as_ms() - min.as_ms() > u64::from(u32::MAX) {
         let mut pairs: Vec<(Instant, u32)> =
             leases.iter().enumerate().map(|(position, &(_, expiry))| (expiry, position as u32)).collect();
         pairs.sort_unstable();
-        pairs.into_iter().for_each(|(expiry, position)| f(expiry, position));
+        pairs.into_iter().for_each(|(_, position)| f(position));
         return;
     }
     let mut keys: Vec<u64> = vec_with_capacity_huge(leases.len());
@@ -771,9 +765,7 @@ fn for_each_by_expiry(leases: &[(LeaseId, Instant)], mut f: impl FnMut(Instant, 
             .map(|(position, (_, expiry))| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64),
     );
     stable_sort_by_high_bits(&mut keys, 32);
-    for key in keys {
-        f(Instant::from_ms(min.as_ms() + (key >> 32)), key as u32);
-    }
+    keys.into_iter().for_each(|key| f(key as u32));
 }
 
 fn schedule_checkpoint_if_needed(
@@ -839,20 +831,15 @@ mod tests {
         }
     }
 
-    /// The order by sorting `(expiry, position)` pairs outright.
-    fn naive_order(leases: &[(LeaseId, Instant)]) -> (Vec<u32>, Vec<(Instant, u32)>) {
+    /// The ranks by sorting `(expiry, position)` pairs outright.
+    fn naive_ranks(leases: &[(LeaseId, Instant)]) -> Vec<u32> {
         let mut pairs: Vec<(Instant, u32)> = (0u32..).zip(leases).map(|(p, &(_, e))| (e, p)).collect();
         pairs.sort_unstable();
         let mut ranks = vec![0u32; leases.len()];
-        let mut runs: Vec<(Instant, u32)> = Vec::new();
-        for (rank, &(expiry, position)) in (0u32..).zip(&pairs) {
+        for (rank, &(_, position)) in (0u32..).zip(&pairs) {
             ranks[position as usize] = rank;
-            match runs.last_mut() {
-                Some((last, count)) if *last == expiry => *count += 1,
-                _ => runs.push((expiry, 1)),
-            }
         }
-        (ranks, runs)
+        ranks
     }
 
     #[test]
@@ -883,9 +870,12 @@ mod tests {
                 })
                 .collect();
             let order = ExpiryOrder::of(&leases);
-            let (ranks, runs) = naive_order(&leases);
+            let ranks = naive_ranks(&leases);
             assert_eq!(order.ranks, ranks, "{n} pairs over {spread_ms} ms");
-            assert_eq!(order.runs, runs, "{n} pairs over {spread_ms} ms");
+            // Permuted, the pairs are in `(expiry, id)` order (IDs ascend with position here).
+            let mut by_expiry = leases.clone();
+            by_expiry.sort_unstable_by_key(|&(id, expiry)| (expiry, id));
+            assert_eq!(order.permute(&leases), by_expiry, "{n} pairs over {spread_ms} ms, permuted");
             // The walk's path: the same expiries as seconds after a base (when they are whole
             // seconds apart), or none when too sparse.
             if whole_seconds && n > 0 {
@@ -900,13 +890,13 @@ mod tests {
                 match kept.order(base) {
                     Some(by_seconds) => {
                         assert!(!sparse, "{n} pairs over {spread_ms} ms ordered by seconds");
-                        assert_eq!((by_seconds.ranks, by_seconds.runs), (ranks.clone(), runs.clone()));
+                        assert_eq!(by_seconds.ranks, ranks);
                     }
                     None => assert!(sparse, "{n} pairs over {spread_ms} ms not ordered by seconds"),
                 }
             }
             let sorted = ExpiryOrder::sorted(&leases);
-            assert_eq!((sorted.ranks, sorted.runs), (ranks, runs), "{n} pairs over {spread_ms} ms, sorted");
+            assert_eq!(sorted.ranks, ranks, "{n} pairs over {spread_ms} ms, sorted");
         }
     }
 }
