@@ -35,7 +35,7 @@ use super::due_sort::DueSorter;
 use super::entry_slab::{Entry, EntrySlab, FREE_ID};
 use super::huge_pages::vec_with_capacity_huge;
 use super::id_table::IdTable;
-use super::{DueCheck, ExpiryHandle, ExpiryQueue};
+use super::{DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN};
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -258,25 +258,53 @@ impl BucketQueue {
     /// extra position is freed.
     fn build(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
         self.clear();
-        let first = self.entries.append(entries);
+        // The ID table fills from the input alone (every position is a new entry's, `first + i`
+        // holding `entries[i]`), so with many entries it fills in a thread of its own while this
+        // one copies the entries into the slab and hints them.
+        let first = 0;
+        let mut ids = std::mem::take(&mut self.ids);
+        let insert_ids = |ids: &mut IdTable| {
+            // `(position, earlier)`: the entry at `position` repeats the ID of the one at `earlier`.
+            let mut repeats: Vec<(u32, u32)> = Vec::new();
+            ids.insert_all_unless_present(
+                entries.iter().map(|&(id, _)| id),
+                first,
+                |p| entries[(p - first) as usize].0,
+                |position, earlier| repeats.push((position, earlier)),
+            );
+            repeats
+        };
+        let repeats = if entries.len() >= TWO_THREADS_MIN {
+            std::thread::scope(|scope| {
+                let inserting = scope.spawn(|| insert_ids(&mut ids));
+                self.append_and_hint(entries, first);
+                inserting.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        } else {
+            self.append_and_hint(entries, first);
+            insert_ids(&mut ids)
+        };
+        self.ids = ids;
         handles.clear();
         handles.reserve(entries.len());
         handles.extend((first..first + entries.len() as u32).map(ExpiryHandle));
-        // `(position, earlier)`: the entry at `position` repeats the ID of the one at `earlier`.
-        let mut repeats: Vec<(u32, u32)> = Vec::new();
-        let slab = &self.entries;
-        self.ids.insert_all_unless_present(
-            entries.iter().map(|&(id, _)| id),
-            first,
-            |p| slab.id_at(p),
-            |position, earlier| repeats.push((position, earlier)),
-        );
+        // A repeat's entry is freed (its hint is then a stale one); the earlier entry takes its
+        // deadline and, since that may be an earlier bucket, a hint there (an extra hint is harmless).
         for &(position, earlier) in &repeats {
-            self.entries.set_deadline(earlier, entries[(position - first) as usize].1);
+            let deadline = entries[(position - first) as usize].1;
+            self.entries.set_deadline(earlier, deadline);
             self.entries.free(position);
+            self.buckets.push(bucket_of(deadline), earlier);
             handles[(position - first) as usize] = ExpiryHandle(earlier);
         }
-        let repeated = !repeats.is_empty();
+    }
+
+    /// Stores `entries` in the empty slab from position `first` on and hints every one of them:
+    /// by runs when they come (nearly) sorted by deadline, as a promote passes them, else by a
+    /// counting sort.
+    fn append_and_hint(&mut self, entries: &[(LeaseId, Instant)], first: u32) {
+        let appended_at = self.entries.append(entries);
+        debug_assert_eq!(appended_at, first, "a bulk build into a slab that is not empty");
         let (mut first_bucket, mut last_bucket) = (u64::MAX, 0);
         // How many times the bucket changes from one entry to the next.
         let (mut bucket_changes, mut previous_bucket) = (0, None);
@@ -286,10 +314,7 @@ impl BucketQueue {
             bucket_changes += usize::from(previous_bucket.replace(bucket) != Some(bucket));
         }
         let positions = first..first + entries.len() as u32;
-        if repeated {
-            let new: Vec<u32> = positions.filter(|&p| handles[(p - first) as usize].0 == p).collect();
-            self.hint_new_in_bulk(new.into_iter());
-        } else if bucket_changes <= entries.len() / SORTED_RUN_MIN {
+        if bucket_changes <= entries.len() / SORTED_RUN_MIN {
             self.hint_new_in_runs(positions, entries, first_bucket);
         } else {
             self.hint_new_in_buckets(positions, first_bucket..=last_bucket);

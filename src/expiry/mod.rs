@@ -33,6 +33,12 @@ pub use lazy_heap::LazyHeap;
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
+/// From this many leases on, a bulk operation over all of them (a promote, and the expiry index's
+/// bulk build within it) runs independent phases in two threads. The results are the same; below
+/// it a thread costs more than it saves. Small lessors (a simulated member, a model-checker state)
+/// never start one.
+pub(crate) const TWO_THREADS_MIN: usize = 1 << 16;
+
 /// What the lessor says about a lease whose entry is due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DueCheck {

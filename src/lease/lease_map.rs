@@ -446,6 +446,30 @@ impl LeaseMap {
         }
     }
 
+    /// [`LeaseMap::values_mut`] in two parts, for a walk in two threads: the leases up to the
+    /// chunk boundary nearest half of them, then the rest (an inline map is all in the first part).
+    pub fn values_mut_halves(&mut self) -> (ValuesMut<'_>, ValuesMut<'_>) {
+        match &mut self.repr {
+            Repr::Inline(leases) => {
+                let remaining = leases.len();
+                let empty = ValuesMut { chunk: [].iter_mut(), rest: [].iter_mut(), remaining: 0 };
+                (ValuesMut { chunk: leases.iter_mut(), rest: [].iter_mut(), remaining }, empty)
+            }
+            Repr::Chunked(chunks) => {
+                let (mut split, mut front_len) = (0, 0);
+                while let Some(chunk) = chunks.chunks.get(split).filter(|_| 2 * front_len < chunks.len) {
+                    front_len += chunk.len();
+                    split += 1;
+                }
+                let (front, back) = chunks.chunks.split_at_mut(split);
+                (
+                    ValuesMut { chunk: [].iter_mut(), rest: front.iter_mut(), remaining: front_len },
+                    ValuesMut { chunk: [].iter_mut(), rest: back.iter_mut(), remaining: chunks.len - front_len },
+                )
+            }
+        }
+    }
+
     /// Checks the form's invariants (programmer errors), O(n): for `debug_assert!` callers and
     /// tests. The IDs must also never have been changed through `values_mut`/`get_mut`.
     pub fn assert_consistent(&self) {
@@ -689,6 +713,15 @@ mod tests {
                     }
                 }
                 assert_agrees(&map, &reference, &format!("round {round}, end of phase {phase}"));
+                // The two halves of a walk are the leases in ID order, split at a chunk boundary.
+                let (front, back) = map.values_mut_halves();
+                let (front_len, back_len) = (front.len(), back.len());
+                let ids: Vec<LeaseId> = front.chain(back).map(|l| l.id).collect();
+                assert_eq!(ids, reference.keys().copied().collect::<Vec<_>>(), "round {round}, phase {phase}: halves");
+                assert_eq!(front_len + back_len, reference.len());
+                if reference.len() > INLINE_MAX {
+                    assert!(front_len.abs_diff(back_len) <= 2 * CHUNK_MAX, "{front_len} and {back_len} leases");
+                }
             }
             // The wide rounds went through many chunks and came back inline.
             if id_range >= 5_000 {

@@ -10,7 +10,7 @@ use crate::bugs::Bug;
 use crate::digest::Digest;
 use crate::expiry::huge_pages::vec_with_capacity_huge;
 use crate::expiry::radix_sort::stable_sort_by_high_bits;
-use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue};
+use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN};
 use crate::kv::Key;
 use crate::small_map::{INLINE_MAX, SmallMap, SmallSet};
 use crate::time::{Duration, Instant};
@@ -388,20 +388,24 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // scheduled for a checkpoint once per refresh, as etcd does.
         let Lessor { config, leases, expiry_queue, checkpoint_schedule, .. } = self;
         let base = now + extend;
-        let mut entries: Vec<(LeaseId, Instant)> = vec_with_capacity_huge(leases.len());
-        let mut records: Vec<&mut Lease> = vec_with_capacity_huge(leases.len());
         // When pile-ups are to be spread, the walk also keeps each lease's whole seconds after
         // `base` (what the pile-up pass orders by), so it need not divide them out of the expiries.
         let spread = leases.len() >= config.revoke_rate_per_s;
-        let mut seconds = PromotedSeconds::with_capacity(if spread { leases.len() } else { 0 });
-        for lease in leases.values_mut() {
-            let ttl_s = promoted_ttl_s(config, lease);
-            entries.push((lease.id, base + Duration::from_secs_i64(ttl_s)));
-            if spread {
-                seconds.push(ttl_s);
-            }
-            records.push(lease);
-        }
+        // With many leases, the walk and the write-back (which read and write every lease record)
+        // run in two threads, each over half the leases.
+        let in_two_threads = leases.len() >= TWO_THREADS_MIN;
+        let total = leases.len();
+        let (front, back) = leases.values_mut_halves();
+        let PromoteWalk { entries, seconds, mut records } = if in_two_threads {
+            let back_len = back.len();
+            std::thread::scope(|scope| {
+                let back = scope.spawn(|| PromoteWalk::of(config, base, spread, back, back_len));
+                let front = PromoteWalk::of(config, base, spread, front, total);
+                front.append(back.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            })
+        } else {
+            PromoteWalk::of(config, base, spread, front.chain(back), total)
+        };
         // Whether promote schedules checkpoints (which leases were delayed matters only to that).
         let schedules_checkpoints = if config.bugs.has(Bug::Etcd13491) {
             // BUG etcd-13491: promote did not schedule checkpoints; only grants and checkpoints
@@ -427,10 +431,23 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         let slot_of = |i: usize| ranks.as_ref().map_or(i, |ranks| ranks[i] as usize);
         let mut handles = vec_with_capacity_huge(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
-        for (i, lease) in records.iter_mut().enumerate() {
-            let slot = slot_of(i);
-            lease.expiry = entries[slot].1;
-            lease.expiry_handle = handles[slot];
+        // The write-back: the `i`th lease of `part` is the walk's `first + i`th.
+        let write_back = |part: &mut [&mut Lease], first: usize| {
+            for (i, lease) in (first..).zip(part.iter_mut()) {
+                let slot = slot_of(i);
+                lease.expiry = entries[slot].1;
+                lease.expiry_handle = handles[slot];
+            }
+        };
+        if in_two_threads {
+            let half = records.len() / 2;
+            let (front, back) = records.split_at_mut(half);
+            std::thread::scope(|scope| {
+                scope.spawn(|| write_back(back, half));
+                write_back(front, 0);
+            });
+        } else {
+            write_back(&mut records, 0);
         }
         if !schedules_checkpoints {
             return;
@@ -569,6 +586,48 @@ fn promoted_ttl_s(config: &LessorConfig, lease: &Lease) -> i64 {
     lease.remaining_or_ttl_s()
 }
 
+/// What promote's walk keeps per lease, in ID order: `(id, refreshed expiry)`, the refreshed whole
+/// seconds (only when pile-ups are spread) and a reference to the lease for the write-back.
+struct PromoteWalk<'a> {
+    entries: Vec<(LeaseId, Instant)>,
+    seconds: PromotedSeconds,
+    records: Vec<&'a mut Lease>,
+}
+
+impl<'a> PromoteWalk<'a> {
+    /// Walks `leases`, with room for `capacity` in all (for the walks to be appended).
+    fn of(
+        config: &LessorConfig,
+        base: Instant,
+        spread: bool,
+        leases: impl Iterator<Item = &'a mut Lease>,
+        capacity: usize,
+    ) -> PromoteWalk<'a> {
+        let mut walk = PromoteWalk {
+            entries: vec_with_capacity_huge(capacity),
+            seconds: PromotedSeconds::with_capacity(if spread { capacity } else { 0 }),
+            records: vec_with_capacity_huge(capacity),
+        };
+        for lease in leases {
+            let ttl_s = promoted_ttl_s(config, lease);
+            walk.entries.push((lease.id, base + Duration::from_secs_i64(ttl_s)));
+            if spread {
+                walk.seconds.push(ttl_s);
+            }
+            walk.records.push(lease);
+        }
+        walk
+    }
+
+    /// This walk followed by `rest`, the walk of the leases after these.
+    fn append(mut self, rest: PromoteWalk<'a>) -> PromoteWalk<'a> {
+        self.entries.extend_from_slice(&rest.entries);
+        self.seconds.append(&rest.seconds);
+        self.records.extend(rest.records);
+        self
+    }
+}
+
 /// Promote's refreshed TTLs in walk order, kept as whole seconds while they fit a `u32`, with
 /// their least and greatest: what [`ExpiryOrder::of_seconds`] orders by.
 struct PromotedSeconds {
@@ -592,6 +651,16 @@ impl PromotedSeconds {
             }
             _ => self.fits = false,
         }
+    }
+
+    /// These followed by `rest`'s.
+    fn append(&mut self, rest: &PromotedSeconds) {
+        self.seconds.extend_from_slice(&rest.seconds);
+        self.fits &= rest.fits;
+        self.range = match (self.range, rest.range) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (range, None) | (None, range) => range,
+        };
     }
 
     /// The order of the expiries `base + seconds`, if they all fitted and are not too sparse.

@@ -480,3 +480,60 @@ fn spreading_keeps_every_second_under_three_quarters_of_the_revoke_rate() {
     }
     assert!(expiries.last() > Some(&21_000), "the second pile-up was spread too: {:?}", expiries.last());
 }
+
+/// A promote of more leases than the lessor's bulk path walks in one thread (from 65,536 on, the
+/// walk, the write-back and the expiry index's ID table run in two threads) gives every lease the
+/// reference model's expiry, pile-ups spread, and leaves the expiry index holding exactly those
+/// deadlines; with checkpointing off and on, after checkpoints that shorten some leases. (The
+/// lessor is driven directly: the replayer's oracle checks every lease after every command.)
+#[test]
+fn promote_of_many_leases_agrees_with_the_reference() {
+    use leasesim::expiry::ExpiryQueue;
+    use leasesim::trace::Command;
+    const LEASES: i64 = 70_000;
+    for checkpointing in [false, true] {
+        let config = LessorConfig { checkpointing, ..LessorConfig::server_defaults() };
+        let mut reference = Reference::new(leasesim::trace::TraceConfig {
+            lessor: config.clone(),
+            election_timeout: Duration::from_secs(1),
+        });
+        let mut lessor = Lessor::<leasesim::expiry::BucketQueue>::new(config);
+        lessor.promote(Instant::EPOCH, Duration::ZERO);
+        let mut x: u64 = 0x5eed_0007;
+        for id in 1..=LEASES {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // TTLs from 2 s to about an hour, most of them short: pile-ups in the first seconds.
+            let ttl_s = 2 + (x % 3600) as i64 * (x >> 62) as i64 / 3;
+            assert!(reference.execute(&Command::Grant { id, ttl_s }).is_ok_and(|r| r.starts_with("ok")));
+            lessor.grant(Instant::EPOCH, id, ttl_s).expect("a fresh ID");
+            if id % 7 == 0 {
+                let remaining_ttl_s = 1 + ttl_s / 2;
+                assert_eq!(reference.execute(&Command::Checkpoint { id, remaining_ttl_s }), Ok("ok".to_owned()));
+                lessor.checkpoint(Instant::EPOCH, id, remaining_ttl_s);
+            }
+        }
+        // Demoted at 1.3 s (before the shortest TTL runs out), promoted at 2 s.
+        for (command, reply) in [
+            (Command::Advance { by: Duration::from_ms(1_300) }, "ok revoked="),
+            (Command::Demote, "ok"),
+            (Command::Advance { by: Duration::from_ms(700) }, "ok revoked="),
+            (Command::Promote { extend: Duration::from_secs(1) }, "ok"),
+        ] {
+            assert_eq!(reference.execute(&command), Ok(reply.to_owned()), "{command:?}");
+        }
+        lessor.demote();
+        lessor.promote(Instant::from_ms(2_000), Duration::from_secs(1));
+        lessor.assert_consistent();
+        assert_eq!((lessor.lease_count(), lessor.expiry_queue().len()), (LEASES as usize, LEASES as usize));
+        let mut delayed = 0;
+        for lease in lessor.leases_by_id() {
+            let expected = reference.lease(lease.id).and_then(|l| l.expiry);
+            assert_eq!(Some(lease.expiry), expected, "lease {} (checkpointing {checkpointing})", lease.id);
+            assert_eq!(lessor.expiry_queue().deadline_of(lease.id), Some(lease.expiry), "lease {}", lease.id);
+            delayed += usize::from(lease.expiry.as_ms() % 1000 != 0);
+        }
+        assert!(delayed > 1_000, "pile-ups were spread: {delayed} leases delayed by a part of a second");
+    }
+}
