@@ -262,7 +262,6 @@ impl BucketQueue {
         // holding `entries[i]`), so with many entries it fills in a thread of its own while this
         // one copies the entries into the slab and hints them.
         let first = 0;
-        let mut ids = std::mem::take(&mut self.ids);
         let insert_ids = |ids: &mut IdTable| {
             // `(position, earlier)`: the entry at `position` repeats the ID of the one at `earlier`.
             let mut repeats: Vec<(u32, u32)> = Vec::new();
@@ -275,16 +274,18 @@ impl BucketQueue {
             repeats
         };
         let repeats = if entries.len() >= TWO_THREADS_MIN {
-            std::thread::scope(|scope| {
+            let mut ids = std::mem::take(&mut self.ids);
+            let repeats = std::thread::scope(|scope| {
                 let inserting = scope.spawn(|| insert_ids(&mut ids));
                 self.append_and_hint(entries, first);
                 inserting.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
+            });
+            self.ids = ids;
+            repeats
         } else {
             self.append_and_hint(entries, first);
-            insert_ids(&mut ids)
+            insert_ids(&mut self.ids)
         };
-        self.ids = ids;
         handles.clear();
         handles.reserve(entries.len());
         handles.extend((first..first + entries.len() as u32).map(ExpiryHandle));

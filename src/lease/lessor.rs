@@ -395,8 +395,8 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // run in two threads, each over half the leases.
         let in_two_threads = leases.len() >= TWO_THREADS_MIN;
         let total = leases.len();
-        let (front, back) = leases.values_mut_halves();
         let PromoteWalk { entries, seconds, mut records } = if in_two_threads {
+            let (front, back) = leases.values_mut_halves();
             let back_len = back.len();
             std::thread::scope(|scope| {
                 let back = scope.spawn(|| PromoteWalk::of(config, base, spread, back, back_len));
@@ -404,7 +404,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
                 front.append(back.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             })
         } else {
-            PromoteWalk::of(config, base, spread, front.chain(back), total)
+            PromoteWalk::of(config, base, spread, leases.values_mut(), total)
         };
         // Whether promote schedules checkpoints (which leases were delayed matters only to that).
         let schedules_checkpoints = if config.bugs.has(Bug::Etcd13491) {
