@@ -35,7 +35,7 @@ use super::due_sort::DueSorter;
 use super::entry_slab::{Entry, EntrySlab, FREE_ID};
 use super::huge_pages::vec_with_capacity_huge;
 use super::id_table::IdTable;
-use super::{DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN};
+use super::{DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN, two_threads};
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -275,11 +275,7 @@ impl BucketQueue {
         };
         let repeats = if entries.len() >= TWO_THREADS_MIN {
             let mut ids = std::mem::take(&mut self.ids);
-            let repeats = std::thread::scope(|scope| {
-                let inserting = scope.spawn(|| insert_ids(&mut ids));
-                self.append_and_hint(entries, first);
-                inserting.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
+            let (repeats, ()) = two_threads(|| insert_ids(&mut ids), || self.append_and_hint(entries, first));
             self.ids = ids;
             repeats
         } else {

@@ -39,6 +39,24 @@ use crate::time::Instant;
 /// never start one.
 pub(crate) const TWO_THREADS_MIN: usize = 1 << 16;
 
+/// Runs `background` in a second (scoped) thread while this one runs `foreground`, and answers both
+/// results. If no thread can be started, `background` runs here after `foreground`: the two are
+/// independent, so the results are the same either way. A panic in either is resumed here.
+pub(crate) fn two_threads<A: Send, B>(background: impl FnOnce() -> A + Send, foreground: impl FnOnce() -> B) -> (A, B) {
+    // The task stays here until a thread takes it, so a failed start does not lose it.
+    let task = std::sync::Mutex::new(Some(background));
+    let take = || task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    std::thread::scope(|scope| {
+        let started = std::thread::Builder::new().spawn_scoped(scope, || take().map(|background| background()));
+        let b = foreground();
+        let a = started.map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        match a.ok().flatten() {
+            Some(a) => (a, b),
+            None => (take().map(|background| background()).expect("a task no thread took"), b),
+        }
+    })
+}
+
 /// What the lessor says about a lease whose entry is due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DueCheck {
@@ -126,3 +144,29 @@ pub trait ExpiryQueue: Default + Clone {
 
 /// The implementation the lessor uses unless told otherwise.
 pub type DefaultExpiryQueue = BucketQueue;
+
+#[cfg(test)]
+mod tests {
+    use super::two_threads;
+
+    #[test]
+    fn two_threads_answers_both_results_over_disjoint_borrows() {
+        let mut numbers: Vec<u64> = (0..10_000).collect();
+        let (front, back) = numbers.split_at_mut(5_000);
+        let (back_sum, front_max) = two_threads(
+            || {
+                back.iter_mut().for_each(|n| *n *= 2);
+                back.iter().sum::<u64>()
+            },
+            || front.iter().copied().max(),
+        );
+        assert_eq!((back_sum, front_max), ((5_000..10_000).map(|n| 2 * n).sum(), Some(4_999)));
+        assert_eq!(numbers[9_999], 19_998);
+    }
+
+    #[test]
+    #[should_panic(expected = "from the second thread")]
+    fn two_threads_resumes_a_panic_of_the_second_thread() {
+        two_threads(|| panic!("from the second thread"), || ());
+    }
+}

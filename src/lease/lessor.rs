@@ -10,7 +10,7 @@ use crate::bugs::Bug;
 use crate::digest::Digest;
 use crate::expiry::huge_pages::vec_with_capacity_huge;
 use crate::expiry::radix_sort::stable_sort_by_high_bits;
-use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN};
+use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN, two_threads};
 use crate::kv::Key;
 use crate::small_map::{INLINE_MAX, SmallMap, SmallSet};
 use crate::time::{Duration, Instant};
@@ -398,11 +398,11 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         let PromoteWalk { entries, seconds, mut records } = if in_two_threads {
             let (front, back) = leases.values_mut_halves();
             let back_len = back.len();
-            std::thread::scope(|scope| {
-                let back = scope.spawn(|| PromoteWalk::of(config, base, spread, back, back_len));
-                let front = PromoteWalk::of(config, base, spread, front, total);
-                front.append(back.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            })
+            let (back, front) = two_threads(
+                || PromoteWalk::of(config, base, spread, back, back_len),
+                || PromoteWalk::of(config, base, spread, front, total),
+            );
+            front.append(back)
         } else {
             PromoteWalk::of(config, base, spread, leases.values_mut(), total)
         };
@@ -442,10 +442,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         if in_two_threads {
             let half = records.len() / 2;
             let (front, back) = records.split_at_mut(half);
-            std::thread::scope(|scope| {
-                scope.spawn(|| write_back(back, half));
-                write_back(front, 0);
-            });
+            two_threads(|| write_back(back, half), || write_back(front, 0));
         } else {
             write_back(&mut records, 0);
         }
