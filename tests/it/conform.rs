@@ -182,7 +182,10 @@ fn etcd_3_4_reapplies_unpersisted_writes_after_a_restart_as_the_version_setting_
     let run = runner.run(&config, &commands).expect("the trace runs on etcd 3.4");
     let get = commands.iter().position(|(_, c)| matches!(c, Command::Get { .. })).expect("a get");
     assert_eq!(run.replies[get], "ok value=v lease=7 mod_rev=3", "etcd 3.4 applies the failed put again");
-    assert!(matches!(check_trace(&mut runner, &config, &commands), Ok(CheckOutcome::Agree { .. })));
+    // A run the loaded machine made too slow to judge (or whose wall-clock-derived replies drifted)
+    // is retried, as the other comparisons with etcd are.
+    let outcome = check_trace_retrying(&mut runner, &config, &commands, SLOW_RETRIES);
+    assert!(matches!(outcome, Ok(CheckOutcome::Agree { .. })), "{outcome:?}");
     // The same trace modelled as 3.5 (SPEC) keeps the put failed: the setting, not a loose
     // comparison, is what makes the replies agree.
     let mut newer = config.clone();
