@@ -446,8 +446,8 @@ impl LeaseMap {
         }
     }
 
-    /// [`LeaseMap::values_mut`] in two parts, for a walk in two threads: the leases up to the
-    /// chunk boundary nearest half of them, then the rest (an inline map is all in the first part).
+    /// [`LeaseMap::values_mut`] in two parts, for a walk in two threads: the leases up to the first
+    /// chunk boundary at or past half of them, then the rest (an inline map is all in the first part).
     pub fn values_mut_halves(&mut self) -> (ValuesMut<'_>, ValuesMut<'_>) {
         match &mut self.repr {
             Repr::Inline(leases) => {
