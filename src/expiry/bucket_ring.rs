@@ -69,18 +69,8 @@ impl BucketRing {
         }
     }
 
-    pub(crate) fn extend(&mut self, bucket: u64, ids: &[u32]) {
-        if self.in_ring(bucket) {
-            self.ring[Self::slot(bucket)].extend_from_slice(ids);
-        } else {
-            for &id in ids {
-                self.push_outside(bucket, id);
-            }
-        }
-    }
-
-    /// [`BucketRing::extend`] with the consecutive positions `ids`.
-    pub(crate) fn extend_range(&mut self, bucket: u64, ids: std::ops::Range<u32>) {
+    /// Pushes every one of `ids` into `bucket` (a slice's or a range's, copied in at once).
+    pub(crate) fn extend(&mut self, bucket: u64, ids: impl IntoIterator<Item = u32>) {
         if self.in_ring(bucket) {
             self.ring[Self::slot(bucket)].extend(ids);
         } else {

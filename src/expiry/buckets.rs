@@ -227,7 +227,7 @@ impl BucketQueue {
         for (bucket, &run_end) in (first..).zip(&run_ends[..span as usize]) {
             let run = &by_bucket[run_start..run_end as usize];
             if !run.is_empty() {
-                self.buckets.extend(bucket, run);
+                self.buckets.extend(bucket, run.iter().copied());
             }
             run_start = run_end as usize;
         }
@@ -245,7 +245,7 @@ impl BucketQueue {
             let bucket = bucket_of(deadline);
             let run_len = entries[run_start..].iter().take_while(|&&(_, d)| bucket_of(d) == bucket).count();
             let run_first = positions.start + run_start as u32;
-            self.buckets.extend_range(bucket, run_first..run_first + run_len as u32);
+            self.buckets.extend(bucket, run_first..run_first + run_len as u32);
             run_start += run_len;
         }
     }
@@ -595,7 +595,7 @@ impl ExpiryQueue for BucketQueue {
             }
             self.entries.set_deadline(position, rearm_at);
         }
-        self.buckets.extend(rearm_bucket, &rearmed);
+        self.buckets.extend(rearm_bucket, rearmed.iter().copied());
         rearmed.clear();
         self.due_scratch = due;
         self.merge_scratch = merged;
