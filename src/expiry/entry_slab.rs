@@ -10,6 +10,7 @@
 //! Large slabs grow into fresh allocations advised to use huge pages (`huge_pages.rs`).
 
 use super::huge_pages::{clone_huge, reserve_exact_huge};
+use super::prefetch::prefetch;
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -104,15 +105,7 @@ impl EntrySlab {
     /// Hints the CPU to fetch the entry at `position`.
     #[inline]
     pub(crate) fn prefetch(&self, position: u32) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(entry) = self.entries.get(position as usize) {
-            let entry: *const Entry = entry;
-            // SAFETY: a prefetch is only a hint; it never faults and reads nothing observable. The
-            // pointer comes from a live reference into `entries`.
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(entry.cast::<i8>()) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = position;
+        prefetch(&self.entries, position as usize);
     }
 
     /// Makes room for `additional` entries.

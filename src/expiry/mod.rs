@@ -23,6 +23,7 @@ pub(crate) mod huge_pages;
 mod id_hash;
 mod id_table;
 mod lazy_heap;
+pub(crate) mod prefetch;
 pub(crate) mod radix_sort;
 
 pub use btree::BTreeQueue;

@@ -3,12 +3,13 @@
 //! scans (expired leases, due checkpoints). Renew and revoke live in `renew.rs` and `revoke.rs`.
 
 use super::config::{LessorConfig, MAX_LEASE_TTL_S};
-use super::lease_map::LeaseMap;
+use super::lease_map::{LeaseMap, ValuesMut};
 use super::persist::{LeaseRecord, LeaseRecords};
 use super::{LeaseError, LeaseId, NO_LEASE};
 use crate::bugs::Bug;
 use crate::digest::Digest;
 use crate::expiry::huge_pages::vec_with_capacity_huge;
+use crate::expiry::prefetch::prefetch_front;
 use crate::expiry::radix_sort::stable_sort_by_high_bits;
 use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN, two_threads};
 use crate::kv::Key;
@@ -379,10 +380,9 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     /// pile-ups are spread so at most 3/4 of the revoke rate expire in any one second.
     pub fn promote(&mut self, now: Instant, extend: Duration) {
         self.primary = true;
-        // One walk over the leases in ID order, none looked up by ID: it reads each lease's
-        // refreshed expiry into a compact array and keeps a reference to the lease; after the
-        // pile-up pass and one bulk registration in the expiry index on that array, the final
-        // expiry and handle are written back through the references (no second walk of the map).
+        // Two walks over the leases in ID order, none looked up by ID: the first reads each lease's
+        // refreshed expiry into a compact array; after the pile-up pass and one bulk registration in
+        // the expiry index on that array, the second writes each lease's final expiry and handle.
         // Same final state as etcd's refresh-register-then-re-register: a delayed lease's expiry is
         // its refreshed one plus the delay (saturating sums of non-negative durations), and it is
         // scheduled for a checkpoint once per refresh, as etcd does.
@@ -395,16 +395,16 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // run in two threads, each over half the leases.
         let in_two_threads = leases.len() >= TWO_THREADS_MIN;
         let total = leases.len();
-        let PromoteWalk { entries, seconds, mut records } = if in_two_threads {
+        let PromoteWalk { entries, seconds } = if in_two_threads {
             let (front, back) = leases.values_mut_halves();
             let back_len = back.len();
             let (back, front) = two_threads(
-                || PromoteWalk::of(config, base, spread, back, back_len),
-                || PromoteWalk::of(config, base, spread, front, total),
+                || PromoteWalk::of(config, base, spread, back.map(|lease| &*lease), back_len),
+                || PromoteWalk::of(config, base, spread, front.map(|lease| &*lease), total),
             );
             front.append(back)
         } else {
-            PromoteWalk::of(config, base, spread, leases.values_mut(), total)
+            PromoteWalk::of(config, base, spread, leases.values(), total)
         };
         // Whether promote schedules checkpoints (which leases were delayed matters only to that).
         let schedules_checkpoints = if config.bugs.has(Bug::Etcd13491) {
@@ -431,25 +431,26 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         let slot_of = |i: usize| ranks.as_ref().map_or(i, |ranks| ranks[i] as usize);
         let mut handles = vec_with_capacity_huge(entries.len());
         expiry_queue.upsert_many(&entries, &mut handles);
-        // The write-back: the `i`th lease of `part` is the walk's `first + i`th.
-        let write_back = |part: &mut [&mut Lease], first: usize| {
-            for (i, lease) in (first..).zip(part.iter_mut()) {
+        // The write-back, a second walk in the same order: the `i`th lease of `part` is the first
+        // walk's `first + i`th.
+        let write_back = |part: ValuesMut<'_>, first: usize| {
+            for (i, lease) in (first..).zip(part) {
                 let slot = slot_of(i);
                 lease.expiry = entries[slot].1;
                 lease.expiry_handle = handles[slot];
             }
         };
         if in_two_threads {
-            let half = records.len() / 2;
-            let (front, back) = records.split_at_mut(half);
+            let (front, back) = leases.values_mut_halves();
+            let half = front.len();
             two_threads(|| write_back(back, half), || write_back(front, 0));
         } else {
-            write_back(&mut records, 0);
+            write_back(leases.values_mut(), 0);
         }
         if !schedules_checkpoints {
             return;
         }
-        for (i, lease) in records.iter().enumerate() {
+        for (i, lease) in leases.values().enumerate() {
             schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
             if delayed.get(slot_of(i)).copied().unwrap_or(false) {
                 schedule_checkpoint_if_needed(config, checkpoint_schedule, now, lease);
@@ -583,27 +584,25 @@ fn promoted_ttl_s(config: &LessorConfig, lease: &Lease) -> i64 {
     lease.remaining_or_ttl_s()
 }
 
-/// What promote's walk keeps per lease, in ID order: `(id, refreshed expiry)`, the refreshed whole
-/// seconds (only when pile-ups are spread) and a reference to the lease for the write-back.
-struct PromoteWalk<'a> {
+/// What promote's walk keeps per lease, in ID order: `(id, refreshed expiry)` and the refreshed
+/// whole seconds (only when pile-ups are spread).
+struct PromoteWalk {
     entries: Vec<(LeaseId, Instant)>,
     seconds: PromotedSeconds,
-    records: Vec<&'a mut Lease>,
 }
 
-impl<'a> PromoteWalk<'a> {
+impl PromoteWalk {
     /// Walks `leases`, with room for `capacity` in all (for the walks to be appended).
-    fn of(
+    fn of<'a>(
         config: &LessorConfig,
         base: Instant,
         spread: bool,
-        leases: impl Iterator<Item = &'a mut Lease>,
+        leases: impl Iterator<Item = &'a Lease>,
         capacity: usize,
-    ) -> PromoteWalk<'a> {
+    ) -> PromoteWalk {
         let mut walk = PromoteWalk {
             entries: vec_with_capacity_huge(capacity),
             seconds: PromotedSeconds::with_capacity(if spread { capacity } else { 0 }),
-            records: vec_with_capacity_huge(capacity),
         };
         for lease in leases {
             let ttl_s = promoted_ttl_s(config, lease);
@@ -611,16 +610,14 @@ impl<'a> PromoteWalk<'a> {
             if spread {
                 walk.seconds.push(ttl_s);
             }
-            walk.records.push(lease);
         }
         walk
     }
 
     /// This walk followed by `rest`, the walk of the leases after these.
-    fn append(mut self, rest: PromoteWalk<'a>) -> PromoteWalk<'a> {
+    fn append(mut self, rest: PromoteWalk) -> PromoteWalk {
         self.entries.extend_from_slice(&rest.entries);
         self.seconds.append(&rest.seconds);
-        self.records.extend(rest.records);
         self
     }
 }
@@ -803,6 +800,7 @@ impl ExpiryOrder {
         let mut by_rank = vec_with_capacity_huge(leases.len());
         by_rank.resize(leases.len(), (0, Instant::EPOCH));
         for (&pair, &rank) in leases.iter().zip(&self.ranks) {
+            prefetch_front(&by_rank, rank as usize);
             by_rank[rank as usize] = pair;
         }
         by_rank
