@@ -9,7 +9,7 @@ use super::{LeaseError, LeaseId, NO_LEASE};
 use crate::bugs::Bug;
 use crate::digest::Digest;
 use crate::expiry::huge_pages::vec_with_capacity_huge;
-use crate::expiry::prefetch::prefetch_front;
+use crate::expiry::prefetch::{prefetch, prefetch_front};
 use crate::expiry::radix_sort::stable_sort_by_high_bits;
 use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN, two_threads};
 use crate::kv::Key;
@@ -435,6 +435,12 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // walk's `first + i`th.
         let write_back = |part: ValuesMut<'_>, first: usize| {
             for (i, lease) in (first..).zip(part) {
+                if let Some(ranks) = &ranks {
+                    if let Some(&ahead) = ranks.get(i + 16) {
+                        prefetch(&entries, ahead as usize);
+                        prefetch(&handles, ahead as usize);
+                    }
+                }
                 let slot = slot_of(i);
                 lease.expiry = entries[slot].1;
                 lease.expiry_handle = handles[slot];
