@@ -435,11 +435,10 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // walk's `first + i`th.
         let write_back = |part: ValuesMut<'_>, first: usize| {
             for (i, lease) in (first..).zip(part) {
-                if let Some(ranks) = &ranks {
-                    if let Some(&ahead) = ranks.get(i + 16) {
-                        prefetch(&entries, ahead as usize);
-                        prefetch(&handles, ahead as usize);
-                    }
+                // The gathers land at random: the pair and handle of a lease a few ahead are fetched now.
+                if let Some(&ahead) = ranks.as_ref().and_then(|ranks| ranks.get(i + GATHER_AHEAD)) {
+                    prefetch(&entries, ahead as usize);
+                    prefetch(&handles, ahead as usize);
                 }
                 let slot = slot_of(i);
                 lease.expiry = entries[slot].1;
@@ -578,6 +577,10 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         self.records.assert_consistent();
     }
 }
+
+/// How many leases ahead promote's write-back fetches what it gathers for a lease. On the development
+/// VM it took a promote of a million leases from about 59 to 53 ms (promote_profile, alternating).
+const GATHER_AHEAD: usize = 16;
 
 /// Promote's refresh of one lease, before pile-ups are spread, as the seconds it adds to `now +
 /// extend`: `remaining_or_ttl` (etcd's `refresh`).
