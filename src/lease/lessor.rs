@@ -394,17 +394,16 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // With many leases, the walk and the write-back (which read and write every lease record)
         // run in two threads, each over half the leases.
         let in_two_threads = leases.len() >= TWO_THREADS_MIN;
-        let total = leases.len();
-        let PromoteWalk { entries, seconds } = if in_two_threads {
+        // The walk's parts, in ID order (the second is empty unless two threads walked).
+        let parts = if in_two_threads {
             let (front, back) = leases.values_mut_halves();
-            let back_len = back.len();
             let (back, front) = two_threads(
-                || PromoteWalk::of(config, base, spread, back.map(|lease| &*lease), back_len),
-                || PromoteWalk::of(config, base, spread, front.map(|lease| &*lease), total),
+                || PromoteWalk::of(config, base, spread, back.map(|lease| &*lease)),
+                || PromoteWalk::of(config, base, spread, front.map(|lease| &*lease)),
             );
-            front.append(back)
+            [front, back]
         } else {
-            PromoteWalk::of(config, base, spread, leases.values(), total)
+            [PromoteWalk::of(config, base, spread, leases.values()), PromoteWalk::default()]
         };
         // Whether promote schedules checkpoints (which leases were delayed matters only to that).
         let schedules_checkpoints = if config.bugs.has(Bug::Etcd13491) {
@@ -420,13 +419,23 @@ impl<Q: ExpiryQueue> Lessor<Q> {
         // them so, and the expiry index builds its buckets from sorted runs); `ranks[i]` is where the
         // walk's `i`th lease went.
         let (entries, ranks, delayed) = if spread {
-            let order = seconds.order(base).unwrap_or_else(|| ExpiryOrder::of(&entries));
-            let mut by_expiry = order.permute(&entries);
-            drop(entries);
+            let (order, mut by_expiry) = match PromotedSeconds::order(&parts, base) {
+                // The parts are read in turn; they are never copied into one.
+                Some(order) => {
+                    let by_expiry = order.permute(parts[0].entries.iter().chain(&parts[1].entries));
+                    (order, by_expiry)
+                }
+                None => {
+                    let entries = PromoteWalk::concat(parts);
+                    let order = ExpiryOrder::of(&entries);
+                    let by_expiry = order.permute(entries.iter());
+                    (order, by_expiry)
+                }
+            };
             let delayed = spread_pile_ups(config, now, &mut by_expiry, schedules_checkpoints);
             (by_expiry, Some(order.ranks), delayed)
         } else {
-            (entries, None, Vec::new())
+            (PromoteWalk::concat(parts), None, Vec::new())
         };
         let slot_of = |i: usize| ranks.as_ref().map_or(i, |ranks| ranks[i] as usize);
         let mut handles = vec_with_capacity_huge(entries.len());
@@ -594,24 +603,23 @@ fn promoted_ttl_s(config: &LessorConfig, lease: &Lease) -> i64 {
 }
 
 /// What promote's walk keeps per lease, in ID order: `(id, refreshed expiry)` and the refreshed
-/// whole seconds (only when pile-ups are spread).
+/// whole seconds (only when pile-ups are spread). Two threads each keep one for their half.
+#[derive(Default)]
 struct PromoteWalk {
     entries: Vec<(LeaseId, Instant)>,
     seconds: PromotedSeconds,
 }
 
 impl PromoteWalk {
-    /// Walks `leases`, with room for `capacity` in all (for the walks to be appended).
     fn of<'a>(
         config: &LessorConfig,
         base: Instant,
         spread: bool,
-        leases: impl Iterator<Item = &'a Lease>,
-        capacity: usize,
+        leases: impl ExactSizeIterator<Item = &'a Lease>,
     ) -> PromoteWalk {
         let mut walk = PromoteWalk {
-            entries: vec_with_capacity_huge(capacity),
-            seconds: PromotedSeconds::with_capacity(if spread { capacity } else { 0 }),
+            entries: vec_with_capacity_huge(leases.len()),
+            seconds: PromotedSeconds::with_capacity(if spread { leases.len() } else { 0 }),
         };
         for lease in leases {
             let ttl_s = promoted_ttl_s(config, lease);
@@ -623,11 +631,15 @@ impl PromoteWalk {
         walk
     }
 
-    /// This walk followed by `rest`, the walk of the leases after these.
-    fn append(mut self, rest: PromoteWalk) -> PromoteWalk {
-        self.entries.extend_from_slice(&rest.entries);
-        self.seconds.append(&rest.seconds);
-        self
+    /// The pairs of `parts`, one after the other, in one vector.
+    fn concat([front, back]: [PromoteWalk; 2]) -> Vec<(LeaseId, Instant)> {
+        if back.entries.is_empty() {
+            return front.entries;
+        }
+        let mut entries = vec_with_capacity_huge(front.entries.len() + back.entries.len());
+        entries.extend_from_slice(&front.entries);
+        entries.extend_from_slice(&back.entries);
+        entries
     }
 }
 
@@ -638,6 +650,12 @@ struct PromotedSeconds {
     range: Option<(u32, u32)>,
     /// Whether every TTL so far fitted.
     fits: bool,
+}
+
+impl Default for PromotedSeconds {
+    fn default() -> PromotedSeconds {
+        PromotedSeconds::with_capacity(0)
+    }
 }
 
 impl PromotedSeconds {
@@ -656,22 +674,19 @@ impl PromotedSeconds {
         }
     }
 
-    /// These followed by `rest`'s.
-    fn append(&mut self, rest: &PromotedSeconds) {
-        self.seconds.extend_from_slice(&rest.seconds);
-        self.fits &= rest.fits;
-        self.range = match (self.range, rest.range) {
+    /// The order of the expiries `base + seconds` of the walk's parts, one after the other, if
+    /// they all fitted and are not too sparse.
+    fn order(parts: &[PromoteWalk; 2], base: Instant) -> Option<ExpiryOrder> {
+        let [front, back] = parts.each_ref().map(|part| &part.seconds);
+        if !front.fits || !back.fits {
+            return None;
+        }
+        let range = match (front.range, back.range) {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
             (range, None) | (None, range) => range,
         };
-    }
-
-    /// The order of the expiries `base + seconds`, if they all fitted and are not too sparse.
-    fn order(&self, base: Instant) -> Option<ExpiryOrder> {
-        if !self.fits {
-            return None;
-        }
-        ExpiryOrder::of_seconds(&self.seconds, self.range, base)
+        let pairs = front.seconds.len() + back.seconds.len();
+        ExpiryOrder::of_seconds(front.seconds.iter().chain(&back.seconds).copied(), pairs, range, base)
     }
 }
 
@@ -752,18 +767,23 @@ impl ExpiryOrder {
         ExpiryOrder::counting(leases.iter().map(second_of), seconds)
     }
 
-    /// The order of the expiries `base + seconds[i]` (no sum saturating), whose least and greatest
-    /// second are `range`, by a counting sort; `None` when they are too sparse for one (as in
+    /// The order of the `pairs` expiries `base + seconds[i]` (no sum saturating), whose least and
+    /// greatest second are `range`, by a counting sort; `None` when they are too sparse for one (as in
     /// [`ExpiryOrder::of`]) or the latest would saturate. Promote's usual path: the walk kept the
     /// seconds, so neither a division nor a pass to check them is needed.
-    fn of_seconds(seconds: &[u32], range: Option<(u32, u32)>, base: Instant) -> Option<ExpiryOrder> {
+    fn of_seconds(
+        seconds: impl Iterator<Item = u32> + Clone,
+        pairs: usize,
+        range: Option<(u32, u32)>,
+        base: Instant,
+    ) -> Option<ExpiryOrder> {
         let Some((least, greatest)) = range else { return Some(ExpiryOrder { ranks: Vec::new() }) };
         base.as_ms().checked_add(u64::from(greatest) * 1000)?;
         let span = u64::from(greatest - least) + 1;
-        if span > 2 * seconds.len() as u64 + 64 {
+        if span > 2 * pairs as u64 + 64 {
             return None;
         }
-        Some(ExpiryOrder::counting(seconds.iter().map(|&s| (s - least) as usize), span))
+        Some(ExpiryOrder::counting(seconds.map(move |s| (s - least) as usize), span))
     }
 
     /// The counting sort: `seconds` yields each pair's second (below `span`), in position order. It
@@ -805,10 +825,10 @@ impl ExpiryOrder {
 
     /// The pairs in this order. The writes go to as many places at once as there are distinct
     /// expiries (each moving front to back), not to random ones.
-    fn permute(&self, leases: &[(LeaseId, Instant)]) -> Vec<(LeaseId, Instant)> {
-        let mut by_rank = vec_with_capacity_huge(leases.len());
-        by_rank.resize(leases.len(), (0, Instant::EPOCH));
-        for (&pair, &rank) in leases.iter().zip(&self.ranks) {
+    fn permute<'a>(&self, leases: impl Iterator<Item = &'a (LeaseId, Instant)>) -> Vec<(LeaseId, Instant)> {
+        let mut by_rank = vec_with_capacity_huge(self.ranks.len());
+        by_rank.resize(self.ranks.len(), (0, Instant::EPOCH));
+        for (&pair, &rank) in leases.zip(&self.ranks) {
             prefetch_front(&by_rank, rank as usize);
             by_rank[rank as usize] = pair;
         }
@@ -948,19 +968,23 @@ mod tests {
             // Permuted, the pairs are in `(expiry, id)` order (IDs ascend with position here).
             let mut by_expiry = leases.clone();
             by_expiry.sort_unstable_by_key(|&(id, expiry)| (expiry, id));
-            assert_eq!(order.permute(&leases), by_expiry, "{n} pairs over {spread_ms} ms, permuted");
+            assert_eq!(order.permute(leases.iter()), by_expiry, "{n} pairs over {spread_ms} ms, permuted");
             // The walk's path: the same expiries as seconds after a base (when they are whole
-            // seconds apart), or none when too sparse.
+            // seconds apart), or none when too sparse; kept in two parts, as two threads keep them.
             if whole_seconds && n > 0 {
-                let mut kept = PromotedSeconds::with_capacity(n);
                 let base = Instant::from_ms(base_ms);
-                for &(_, expiry) in &leases {
-                    kept.push(((expiry.as_ms() - base_ms) / 1000) as i64);
-                }
+                let part = |leases: &[(LeaseId, Instant)]| {
+                    let mut seconds = PromotedSeconds::with_capacity(leases.len());
+                    for &(_, expiry) in leases {
+                        seconds.push(((expiry.as_ms() - base_ms) / 1000) as i64);
+                    }
+                    PromoteWalk { entries: leases.to_vec(), seconds }
+                };
+                let (front, back) = leases.split_at(n / 3);
                 let offsets = leases.iter().map(|&(_, expiry)| (expiry.as_ms() - base_ms) / 1000);
                 let span = offsets.clone().max().unwrap_or(0) - offsets.min().unwrap_or(0) + 1;
                 let sparse = span > 2 * n as u64 + 64;
-                match kept.order(base) {
+                match PromotedSeconds::order(&[part(front), part(back)], base) {
                     Some(by_seconds) => {
                         assert!(!sparse, "{n} pairs over {spread_ms} ms ordered by seconds");
                         assert_eq!(by_seconds.ranks, ranks);
