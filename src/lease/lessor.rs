@@ -3,6 +3,7 @@
 //! scans (expired leases, due checkpoints). Renew and revoke live in `renew.rs` and `revoke.rs`.
 
 use super::config::{LessorConfig, MAX_LEASE_TTL_S};
+use super::keys::LeaseKeys;
 use super::lease_map::{LeaseMap, ValuesMut};
 use super::persist::{LeaseRecord, LeaseRecords};
 use super::{LeaseError, LeaseId, NO_LEASE};
@@ -13,7 +14,7 @@ use crate::expiry::prefetch::{prefetch, prefetch_front};
 use crate::expiry::radix_sort::stable_sort_by_high_bits;
 use crate::expiry::{DefaultExpiryQueue, DueCheck, ExpiryHandle, ExpiryQueue, TWO_THREADS_MIN, two_threads};
 use crate::kv::Key;
-use crate::small_map::{INLINE_MAX, SmallMap, SmallSet};
+use crate::small_map::{INLINE_MAX, SmallMap};
 use crate::time::{Duration, Instant};
 
 /// One lease.
@@ -26,7 +27,7 @@ pub struct Lease {
     /// When it expires, or `Instant::FOREVER` on a non-primary lessor.
     pub expiry: Instant,
     /// Attached keys.
-    pub keys: SmallSet<Key, KEYS_INLINE_MAX>,
+    pub keys: LeaseKeys,
     /// Where the expiry index keeps this lease's entry (a hint it checks; see `ExpiryHandle`), so a
     /// renew need not look the ID up twice. Not part of the lease's value: equality, hashing and
     /// `Debug` ignore it.
@@ -34,9 +35,6 @@ pub struct Lease {
 }
 
 crate::clone_in_place!(impl for Lease { id, ttl_s, remaining_ttl_s, expiry, keys, expiry_handle });
-
-/// How many attached keys a lease keeps inline (more move to a tree; see `small_map`).
-pub const KEYS_INLINE_MAX: usize = 1;
 
 /// The checkpoint schedule: `(when, id)` → how many times it is scheduled. A lease may be in it
 /// at more than one time, so it keeps twice the inline entries of the lease map.
@@ -227,7 +225,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
                 ttl_s,
                 remaining_ttl_s: record.remaining_ttl_s,
                 expiry: Instant::FOREVER,
-                keys: SmallSet::new(),
+                keys: LeaseKeys::new(),
                 expiry_handle: ExpiryHandle::NONE,
             });
         }
@@ -277,7 +275,7 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             ttl_s: ttl_s.max(self.config.min_ttl_s),
             remaining_ttl_s: 0,
             expiry: Instant::FOREVER,
-            keys: SmallSet::new(),
+            keys: LeaseKeys::new(),
             expiry_handle: ExpiryHandle::NONE,
         };
         if self.primary {

@@ -10,6 +10,7 @@
 //! operations into the windows; `renew`/`revoke` wrap the steps for ordinary callers.
 
 mod config;
+mod keys;
 mod lease_map;
 mod lessor;
 mod persist;
@@ -17,6 +18,7 @@ mod renew;
 mod revoke;
 
 pub use config::{EXPIRY_SCAN_PERIOD, EtcdVersion, LessorConfig, MAX_CHECKPOINT_BATCH, MAX_LEASE_TTL_S};
+pub use keys::LeaseKeys;
 pub(crate) use lessor::attachment_item;
 pub use lessor::{Lease, Lessor, LessorDigest, TimeToLive};
 pub use persist::{LeaseRecord, LeaseRecords};
