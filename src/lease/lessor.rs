@@ -420,13 +420,13 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             let (order, mut by_expiry) = match PromotedSeconds::order(&parts, base) {
                 // The parts are read in turn; they are never copied into one.
                 Some(order) => {
-                    let by_expiry = order.permute(parts[0].entries.iter().chain(&parts[1].entries));
+                    let by_expiry = order.permute(&[&parts[0].entries, &parts[1].entries]);
                     (order, by_expiry)
                 }
                 None => {
                     let entries = PromoteWalk::concat(parts);
                     let order = ExpiryOrder::of(&entries);
-                    let by_expiry = order.permute(entries.iter());
+                    let by_expiry = order.permute(&[&entries]);
                     (order, by_expiry)
                 }
             };
@@ -791,10 +791,11 @@ impl ExpiryOrder {
         // Per second: first how many expire in it, then the next free rank of it.
         let mut next_rank = vec![0u32; span as usize];
         let mut pairs: usize = 0;
-        for second in seconds.clone() {
+        // `for_each`, not a `for` loop: a chain of parts then runs one plain loop per part.
+        seconds.clone().for_each(|second| {
             next_rank[second] += 1;
             pairs += 1;
-        }
+        });
         assert!(u32::try_from(pairs).is_ok(), "fewer than 2^32 leases");
         let mut rank = 0;
         for slot in next_rank.iter_mut() {
@@ -821,14 +822,21 @@ impl ExpiryOrder {
         ExpiryOrder { ranks }
     }
 
-    /// The pairs in this order. The writes go to as many places at once as there are distinct
-    /// expiries (each moving front to back), not to random ones.
-    fn permute<'a>(&self, leases: impl Iterator<Item = &'a (LeaseId, Instant)>) -> Vec<(LeaseId, Instant)> {
+    /// The pairs of `parts`, one part after the other, in this order. The writes go to as many
+    /// places at once as there are distinct expiries (each moving front to back), not to random
+    /// ones.
+    fn permute(&self, parts: &[&[(LeaseId, Instant)]]) -> Vec<(LeaseId, Instant)> {
         let mut by_rank = vec_with_capacity_huge(self.ranks.len());
         by_rank.resize(self.ranks.len(), (0, Instant::EPOCH));
-        for (&pair, &rank) in leases.zip(&self.ranks) {
-            prefetch_front(&by_rank, rank as usize);
-            by_rank[rank as usize] = pair;
+        // One plain loop per part (a loop over the parts chained would branch at every pair).
+        let mut ranks = self.ranks.as_slice();
+        for part in parts {
+            let (part_ranks, rest) = ranks.split_at(part.len());
+            for (&pair, &rank) in part.iter().zip(part_ranks) {
+                prefetch_front(&by_rank, rank as usize);
+                by_rank[rank as usize] = pair;
+            }
+            ranks = rest;
         }
         by_rank
     }
@@ -966,7 +974,7 @@ mod tests {
             // Permuted, the pairs are in `(expiry, id)` order (IDs ascend with position here).
             let mut by_expiry = leases.clone();
             by_expiry.sort_unstable_by_key(|&(id, expiry)| (expiry, id));
-            assert_eq!(order.permute(leases.iter()), by_expiry, "{n} pairs over {spread_ms} ms, permuted");
+            assert_eq!(order.permute(&[&leases]), by_expiry, "{n} pairs over {spread_ms} ms, permuted");
             // The walk's path: the same expiries as seconds after a base (when they are whole
             // seconds apart), or none when too sparse; kept in two parts, as two threads keep them.
             if whole_seconds && n > 0 {
