@@ -168,7 +168,7 @@ impl IdTable {
     /// insert.
     pub(crate) fn insert_all_unless_present(
         &mut self,
-        ids: impl ExactSizeIterator<Item = LeaseId> + Clone,
+        ids: impl ExactSizeIterator<Item = LeaseId>,
         first_position: u32,
         id_at: impl Fn(u32) -> LeaseId,
         mut present: impl FnMut(u32, u32),
@@ -195,9 +195,11 @@ impl IdTable {
             return;
         }
         let group_of = |tag: u32| (tag >> (32 - GROUP_BITS)) as usize;
+        let mut tags: Vec<u32> = vec_with_capacity_huge(count);
+        tags.extend(ids.map(tag_of));
         let mut grouped: Vec<Slot> = vec_with_capacity_huge(count);
-        let slots = ids.enumerate().map(|(i, id)| Slot { tag: tag_of(id), position: first_position + i as u32 });
-        let group_ends = group_stably(slots, group_of, &mut grouped);
+        let group_ends = group_stably(&tags, first_position, group_of, &mut grouped);
+        drop(tags);
         // A group's homes lie in one window of the table (where its first tag's home is, up to
         // the next group's); while one group is inserted, the next one's window is fetched line
         // by line, so the inserts, at random within the window, find it in cache.
@@ -312,30 +314,31 @@ impl IdTable {
     }
 }
 
-/// A stable counting sort of `slots` into `out` (cleared first) by `group_of` of their tags, one
-/// of `2^GROUP_BITS` groups; answers where each group ends in `out`. The write fronts move
-/// forward, each with its next line fetched ahead (`prefetch_front`), so the pass runs at about the
-/// speed of a copy even when `out` does not fit in cache.
+/// A stable counting sort into `out` (cleared first) of the slots `(tags[i], first_position + i)`
+/// by `group_of` of their tags, one of `2^GROUP_BITS` groups; answers where each group ends in
+/// `out`. The write fronts move forward, each with its next line fetched ahead (`prefetch_front`),
+/// so the pass runs at about the speed of a copy even when `out` does not fit in cache.
 fn group_stably(
-    slots: impl ExactSizeIterator<Item = Slot> + Clone,
+    tags: &[u32],
+    first_position: u32,
     group_of: impl Fn(u32) -> usize,
     out: &mut Vec<Slot>,
 ) -> [u32; 1 << GROUP_BITS] {
     // Per group: first how many it holds, then where its run starts, then where it ends.
     let mut ends = [0u32; 1 << GROUP_BITS];
-    for slot in slots.clone() {
-        ends[group_of(slot.tag)] += 1;
+    for &tag in tags {
+        ends[group_of(tag)] += 1;
     }
     let mut start = 0;
     for end in ends.iter_mut() {
         start += std::mem::replace(end, start);
     }
     out.clear();
-    out.resize(slots.len(), EMPTY_SLOT);
-    for slot in slots {
-        let next = &mut ends[group_of(slot.tag)];
+    out.resize(tags.len(), EMPTY_SLOT);
+    for (position, &tag) in (first_position..).zip(tags) {
+        let next = &mut ends[group_of(tag)];
         prefetch_front(out, *next as usize);
-        out[*next as usize] = slot;
+        out[*next as usize] = Slot { tag, position };
         *next += 1;
     }
     ends
