@@ -260,8 +260,14 @@ impl BucketQueue {
         self.clear();
         // The ID table fills from the input alone (every position is a new entry's, `first + i`
         // holding `entries[i]`), so with many entries it fills in a thread of its own while this
-        // one copies the entries into the slab and hints them.
+        // one copies the entries into the slab, hints them and writes their handles.
         let first = 0;
+        let append = |queue: &mut BucketQueue, handles: &mut Vec<ExpiryHandle>| {
+            queue.append_and_hint(entries, first);
+            handles.clear();
+            handles.reserve(entries.len());
+            handles.extend((first..first + entries.len() as u32).map(ExpiryHandle));
+        };
         let insert_ids = |ids: &mut IdTable| {
             // `(position, earlier)`: the entry at `position` repeats the ID of the one at `earlier`.
             let mut repeats: Vec<(u32, u32)> = Vec::new();
@@ -275,16 +281,13 @@ impl BucketQueue {
         };
         let repeats = if entries.len() >= TWO_THREADS_MIN {
             let mut ids = std::mem::take(&mut self.ids);
-            let (repeats, ()) = two_threads(|| insert_ids(&mut ids), || self.append_and_hint(entries, first));
+            let (repeats, ()) = two_threads(|| insert_ids(&mut ids), || append(self, handles));
             self.ids = ids;
             repeats
         } else {
-            self.append_and_hint(entries, first);
+            append(self, handles);
             insert_ids(&mut self.ids)
         };
-        handles.clear();
-        handles.reserve(entries.len());
-        handles.extend((first..first + entries.len() as u32).map(ExpiryHandle));
         // A repeat's entry is freed (its hint is then a stale one); the earlier entry takes its
         // deadline and, since that may be an earlier bucket, a hint there (an extra hint is harmless).
         for &(position, earlier) in &repeats {
