@@ -28,5 +28,7 @@ pub mod oracle;
 pub mod show;
 pub mod sim;
 pub mod small_map;
+#[cfg(test)]
+mod test_rng;
 pub mod time;
 pub mod trace;

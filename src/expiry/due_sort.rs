@@ -130,17 +130,13 @@ fn insertion_sort(run: &mut [Due]) {
 mod tests {
     use super::*;
     use crate::lease::LeaseId;
+    use crate::test_rng::Xorshift;
     use crate::time::Instant;
 
     #[test]
     fn sorts_like_sort_unstable_in_every_bucket_at_every_size() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = Xorshift(0x2545_F491_4F6C_DD1D);
+        let mut next = move || rng.next_u64();
         let mut sorter = DueSorter::default();
         // Bucket 0 (deadline 0 only), ordinary buckets, and FOREVER's; IDs from a few values (ties
         // and duplicates), bunched with far outliers (crowded bins), and spread over all of i64;

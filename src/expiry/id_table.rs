@@ -347,15 +347,8 @@ fn group_stably(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
     use std::collections::BTreeMap;
-
-    /// The next state of a xorshift64 stream: the tests' deterministic randomness.
-    fn xorshift(x: &mut u64) -> u64 {
-        *x ^= *x << 13;
-        *x ^= *x >> 7;
-        *x ^= *x << 17;
-        *x
-    }
 
     #[test]
     fn agrees_with_a_btreemap_through_growth_and_backward_shift() {
@@ -364,9 +357,9 @@ mod tests {
         // What the table maps to: positions in an ID store, as the entry slab is (never reused here).
         let mut id_store: Vec<LeaseId> = Vec::new();
         // A deterministic mix: clustered IDs (long probe runs), extreme IDs, removals.
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = Xorshift(0x2545_F491_4F6C_DD1D);
         for step in 0..20_000u64 {
-            let x = xorshift(&mut x);
+            let x = rng.next_u64();
             let id = match x % 5 {
                 0 => [LeaseId::MIN, LeaseId::MAX, 0][(x >> 8) as usize % 3],
                 1 => (x >> 8) as i64,
@@ -404,8 +397,8 @@ mod tests {
 
     #[test]
     fn a_bulk_insert_agrees_with_one_insert_after_another() {
-        let mut x: u64 = 0x5eed_0006;
-        let mut next = move || xorshift(&mut x);
+        let mut rng = Xorshift(0x5eed_0006);
+        let mut next = move || rng.next_u64();
         // Below and above the grouped path's threshold; into an empty table and one holding IDs
         // some of the batch repeats; IDs repeated within the batch too (some three times).
         for (count, present_before) in [(0, 0), (50, 0), (3_000, 500), (BULK_GROUPED_MIN + 5_000, 0), (40_000, 7_000)] {
@@ -452,9 +445,9 @@ mod tests {
         // Two IDs with the same tag (so the same home): only the ID store tells them apart. Among
         // a million random IDs about a hundred pairs share a 32-bit tag; take the first.
         let mut by_tag: BTreeMap<u32, LeaseId> = BTreeMap::new();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
         let pair = (0..1_000_000).find_map(|_| {
-            let id = xorshift(&mut x) as LeaseId;
+            let id = rng.next_u64() as LeaseId;
             by_tag.insert(tag_of(id), id).map(|other| (other, id))
         });
         let (a, b) = pair.expect("two of a million IDs share a tag");

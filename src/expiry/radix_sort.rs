@@ -54,19 +54,14 @@ pub(crate) fn stable_sort_by_high_bits(keys: &mut Vec<u64>, low_bits: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
 
     #[test]
     fn sorts_the_field_stably_at_every_size_and_width() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
         for (n, field_bits) in [(0, 5), (7, 3), (600, 1), (5_000, 12), (5_000, 23), (3_000, 32)] {
-            let mut keys: Vec<u64> = (0..n as u64)
-                .map(|position| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    ((x >> (64 - field_bits)) << 32) | position
-                })
-                .collect();
+            let mut keys: Vec<u64> =
+                (0..n as u64).map(|position| ((rng.next_u64() >> (64 - field_bits)) << 32) | position).collect();
             let mut expected = keys.clone();
             expected.sort_unstable();
             stable_sort_by_high_bits(&mut keys, 32);

@@ -219,6 +219,7 @@ impl fmt::Debug for LeaseKeys {
 mod tests {
     use super::*;
     use crate::small_map::SmallSet;
+    use crate::test_rng::Xorshift;
 
     fn hash_of(value: &impl Hash) -> u64 {
         let mut hasher = std::hash::DefaultHasher::new();
@@ -237,13 +238,8 @@ mod tests {
     /// every form, and hash and `Debug` with `SmallSet`'s.
     #[test]
     fn it_answers_as_an_ordered_set_after_every_change() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = |bound: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % bound
-        };
+        let mut rng = Xorshift(0x2545_F491_4F6C_DD1D);
+        let mut next = |bound: u64| rng.below(bound);
         let mut keys = LeaseKeys::new();
         let mut reference: BTreeSet<Key> = BTreeSet::new();
         // Earlier states, of every form, to `clone_from` into.

@@ -618,6 +618,7 @@ mod tests {
     use crate::expiry::ExpiryHandle;
     use crate::lease::LeaseKeys;
     use crate::small_map::SmallMap;
+    use crate::test_rng::Xorshift;
     use crate::time::Instant;
 
     /// A lease whose every field derives from `id` and `version`, so a replaced lease differs.
@@ -631,18 +632,6 @@ mod tests {
             expiry: Instant::from_ms(1000 * id.unsigned_abs() + version as u64),
             keys,
             expiry_handle: ExpiryHandle::NONE,
-        }
-    }
-
-    /// A seeded xorshift generator: the tests' one source of pseudo-randomness.
-    struct Xorshift(u64);
-
-    impl Xorshift {
-        fn below(&mut self, bound: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % bound
         }
     }
 

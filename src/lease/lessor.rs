@@ -887,6 +887,7 @@ fn schedule_checkpoint_if_needed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
 
     fn hash_of(lessor: &Lessor) -> u64 {
         use std::hash::{Hash, Hasher};
@@ -945,13 +946,8 @@ mod tests {
 
     #[test]
     fn expiry_order_is_the_sorted_order_on_every_path() {
-        let mut x: u64 = 0x5eed_0005;
-        let mut next = move |bound: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % bound
-        };
+        let mut rng = Xorshift(0x5eed_0005);
+        let mut next = move |bound: u64| rng.below(bound);
         // (pairs, spread in ms, whole seconds apart): counting sort, radix sort, comparison sort.
         for (n, spread_ms, whole_seconds) in [
             (0, 1, true),
