@@ -14,6 +14,7 @@
 //! - [`ddmin`]: delta debugging, shared by every shrinker.
 //! - [`show`]: a run's event trace drawn as an SVG sequence diagram.
 //! - `conform` (feature `etcd`): the same traces against a live etcd, replies compared.
+//! - `test_rng` (unit tests only): the tests' seeded xorshift stream.
 
 pub mod bugs;
 pub mod clone_in_place;
