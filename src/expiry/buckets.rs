@@ -233,17 +233,17 @@ impl BucketQueue {
         }
     }
 
-    /// Hints the new entries at `positions`, whose `(id, deadline)` are `entries`, in place order:
-    /// each run of entries with one bucket goes into it at once. For entries (nearly) sorted by
+    /// Hints the new entries at `positions`, whose deadlines are `deadlines`, in place order: each
+    /// run of entries with one bucket goes into it at once. For entries (nearly) sorted by
     /// deadline, as a promote passes them, that is one sequential pass with one copy per bucket.
     /// `first_bucket` is the earliest of their buckets.
-    fn hint_new_in_runs(&mut self, positions: std::ops::Range<u32>, entries: &[(LeaseId, Instant)], first_bucket: u64) {
+    fn hint_new_in_runs(&mut self, positions: std::ops::Range<u32>, deadlines: &[Instant], first_bucket: u64) {
         self.spill_ready();
-        self.buckets.prepare_bulk(first_bucket, entries.len());
+        self.buckets.prepare_bulk(first_bucket, deadlines.len());
         let mut run_start = 0;
-        while let Some(&(_, deadline)) = entries.get(run_start) {
+        while let Some(&deadline) = deadlines.get(run_start) {
             let bucket = bucket_of(deadline);
-            let run_len = entries[run_start..].iter().take_while(|&&(_, d)| bucket_of(d) == bucket).count();
+            let run_len = deadlines[run_start..].iter().take_while(|&&d| bucket_of(d) == bucket).count();
             let run_first = positions.start + run_start as u32;
             self.buckets.extend(bucket, run_first..run_first + run_len as u32);
             run_start += run_len;
@@ -256,66 +256,77 @@ impl BucketQueue {
     /// sorted by deadline, as a promote passes them, else by a counting sort. A repeated ID keeps
     /// its first position and takes the later deadline, as one upsert after another would; its
     /// extra position is freed.
-    fn build(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+    fn build<R>(
+        &mut self,
+        ids: &[LeaseId],
+        deadlines: &mut [Instant],
+        settle: impl FnOnce(&mut [Instant]) -> R,
+        handles: &mut Vec<ExpiryHandle>,
+    ) -> R {
         self.clear();
-        // The ID table fills from the input alone (every position is a new entry's, `first + i`
-        // holding `entries[i]`), so with many entries it fills in a thread of its own while this
-        // one copies the entries into the slab, hints them and writes their handles.
+        // The ID table fills from the IDs alone (every position is a new entry's, `first + i`
+        // holding `ids[i]`), so with many entries it fills in a thread of its own while this one
+        // settles the deadlines, copies the entries into the slab, hints them and writes their
+        // handles.
         let first = 0;
-        let append = |queue: &mut BucketQueue, handles: &mut Vec<ExpiryHandle>| {
-            queue.append_and_hint(entries, first);
-            handles.clear();
-            handles.reserve(entries.len());
-            handles.extend((first..first + entries.len() as u32).map(ExpiryHandle));
-        };
-        let insert_ids = |ids: &mut IdTable| {
+        let insert_ids = |table: &mut IdTable| {
             // `(position, earlier)`: the entry at `position` repeats the ID of the one at `earlier`.
             let mut repeats: Vec<(u32, u32)> = Vec::new();
-            ids.insert_all_unless_present(
-                entries.iter().map(|&(id, _)| id),
+            table.insert_all_unless_present(
+                ids.iter().copied(),
                 first,
-                |p| entries[(p - first) as usize].0,
+                |p| ids[(p - first) as usize],
                 |position, earlier| repeats.push((position, earlier)),
             );
             repeats
         };
-        let repeats = if entries.len() >= TWO_THREADS_MIN {
-            let mut ids = std::mem::take(&mut self.ids);
-            let (repeats, ()) = two_threads(|| insert_ids(&mut ids), || append(self, handles));
-            self.ids = ids;
-            repeats
+        let settle_and_append =
+            |queue: &mut BucketQueue, deadlines: &mut [Instant], handles: &mut Vec<ExpiryHandle>| {
+                let settled = settle(deadlines);
+                queue.append_and_hint(ids, deadlines, first);
+                handles.clear();
+                handles.reserve(ids.len());
+                handles.extend((first..first + ids.len() as u32).map(ExpiryHandle));
+                settled
+            };
+        let (repeats, settled) = if ids.len() >= TWO_THREADS_MIN {
+            let mut table = std::mem::take(&mut self.ids);
+            let answers = two_threads(|| insert_ids(&mut table), || settle_and_append(self, deadlines, handles));
+            self.ids = table;
+            answers
         } else {
-            append(self, handles);
-            insert_ids(&mut self.ids)
+            let settled = settle_and_append(self, deadlines, handles);
+            (insert_ids(&mut self.ids), settled)
         };
         // A repeat's entry is freed (its hint is then a stale one); the earlier entry takes its
         // deadline and, since that may be an earlier bucket, a hint there (an extra hint is harmless).
         for &(position, earlier) in &repeats {
-            let deadline = entries[(position - first) as usize].1;
+            let deadline = deadlines[(position - first) as usize];
             self.entries.set_deadline(earlier, deadline);
             self.entries.free(position);
             self.buckets.push(bucket_of(deadline), earlier);
             handles[(position - first) as usize] = ExpiryHandle(earlier);
         }
+        settled
     }
 
-    /// Stores `entries` in the empty slab from position `first` on and hints every one of them:
-    /// by runs when they come (nearly) sorted by deadline, as a promote passes them, else by a
-    /// counting sort.
-    fn append_and_hint(&mut self, entries: &[(LeaseId, Instant)], first: u32) {
-        let appended_at = self.entries.append(entries);
+    /// Stores `(ids[i], deadlines[i])` in the empty slab from position `first` on and hints every
+    /// one of them: by runs when they come (nearly) sorted by deadline, as a promote passes them,
+    /// else by a counting sort.
+    fn append_and_hint(&mut self, ids: &[LeaseId], deadlines: &[Instant], first: u32) {
+        let appended_at = self.entries.append(ids, deadlines);
         debug_assert_eq!(appended_at, first, "a bulk build into a slab that is not empty");
         let (mut first_bucket, mut last_bucket) = (u64::MAX, 0);
         // How many times the bucket changes from one entry to the next.
         let (mut bucket_changes, mut previous_bucket) = (0, None);
-        for &(_, deadline) in entries {
+        for &deadline in deadlines {
             let bucket = bucket_of(deadline);
             (first_bucket, last_bucket) = (first_bucket.min(bucket), last_bucket.max(bucket));
             bucket_changes += usize::from(previous_bucket.replace(bucket) != Some(bucket));
         }
-        let positions = first..first + entries.len() as u32;
-        if bucket_changes <= entries.len() / SORTED_RUN_MIN {
-            self.hint_new_in_runs(positions, entries, first_bucket);
+        let positions = first..first + deadlines.len() as u32;
+        if bucket_changes <= deadlines.len() / SORTED_RUN_MIN {
+            self.hint_new_in_runs(positions, deadlines, first_bucket);
         } else {
             self.hint_new_in_buckets(positions, first_bucket..=last_bucket);
         }
@@ -423,20 +434,27 @@ impl ExpiryQueue for BucketQueue {
         }
     }
 
-    fn upsert_many(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+    fn upsert_many<R>(
+        &mut self,
+        ids: &[LeaseId],
+        deadlines: &mut [Instant],
+        settle: impl FnOnce(&mut [Instant]) -> R,
+        handles: &mut Vec<ExpiryHandle>,
+    ) -> R {
+        assert_eq!(ids.len(), deadlines.len(), "upsert_many: one deadline per ID");
         if self.is_empty() {
-            self.build(entries, handles);
-            return;
+            return self.build(ids, deadlines, settle, handles);
         }
-        self.ids.reserve(entries.len());
-        self.entries.reserve(entries.len());
+        let settled = settle(deadlines);
+        self.ids.reserve(ids.len());
+        self.entries.reserve(ids.len());
         handles.clear();
         // The ID table's slot of the entry a few ahead is prefetched, so the inserts' reads into a
         // table of tens of megabytes overlap instead of waiting one after the other; new entries
         // are hinted a bucket at a time at the end.
-        let mut new_positions = vec_with_capacity_huge(entries.len());
-        for (i, &(id, deadline)) in entries.iter().enumerate() {
-            if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
+        let mut new_positions = vec_with_capacity_huge(ids.len());
+        for (i, (&id, &deadline)) in ids.iter().zip(deadlines.iter()).enumerate() {
+            if let Some(&ahead) = ids.get(i + PREFETCH_AHEAD) {
                 self.ids.prefetch(ahead);
             }
             // A registered or repeated ID is set as `upsert` sets it (a new entry's hint follows
@@ -448,6 +466,7 @@ impl ExpiryQueue for BucketQueue {
             handles.push(ExpiryHandle(position));
         }
         self.hint_new_in_bulk(new_positions.iter().copied());
+        settled
     }
 
     fn peek(&self) -> Option<(LeaseId, Instant)> {

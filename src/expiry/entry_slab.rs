@@ -61,13 +61,14 @@ impl EntrySlab {
         }
     }
 
-    /// Stores `entries` at new positions after the last one (freed positions are not reused);
-    /// answers the first: the entry `entries[i]` is at the first position + `i`.
-    pub(crate) fn append(&mut self, entries: &[(LeaseId, Instant)]) -> u32 {
-        assert!(u32::try_from(self.entries.len() + entries.len()).is_ok(), "fewer than 2^32 expiry entries");
+    /// Stores `(ids[i], deadlines[i])` at new positions after the last one (freed positions are
+    /// not reused); answers the first: the `i`th entry is at the first position + `i`.
+    pub(crate) fn append(&mut self, ids: &[LeaseId], deadlines: &[Instant]) -> u32 {
+        assert_eq!(ids.len(), deadlines.len(), "one deadline per ID");
+        assert!(u32::try_from(self.entries.len() + ids.len()).is_ok(), "fewer than 2^32 expiry entries");
         let first = self.entries.len() as u32;
-        reserve_exact_huge(&mut self.entries, entries.len());
-        self.entries.extend(entries.iter().map(|&(id, deadline)| Entry { id, deadline }));
+        reserve_exact_huge(&mut self.entries, ids.len());
+        self.entries.extend(ids.iter().zip(deadlines).map(|(&id, &deadline)| Entry { id, deadline }));
         first
     }
 

@@ -135,11 +135,23 @@ pub trait ExpiryQueue: Default + Clone {
         let _ = handle;
         self.remove(id);
     }
-    /// Registers many `(id, deadline)` at once, as a promote does after a clear; the answer holds
-    /// each one's handle, in input order. Same effect as upserting them one by one, in order.
-    fn upsert_many(&mut self, entries: &[(LeaseId, Instant)], handles: &mut Vec<ExpiryHandle>) {
+    /// Registers many leases at once, as a promote does after a clear: `ids[i]` at `deadlines[i]`,
+    /// once `settle` has set the deadlines (it may change any of them; its answer is returned).
+    /// `handles` gets each one's handle, in input order. Same effect as `settle` followed by
+    /// upserting them one by one, in order; an index may meanwhile do the part of its work that
+    /// needs the IDs alone.
+    fn upsert_many<R>(
+        &mut self,
+        ids: &[LeaseId],
+        deadlines: &mut [Instant],
+        settle: impl FnOnce(&mut [Instant]) -> R,
+        handles: &mut Vec<ExpiryHandle>,
+    ) -> R {
+        assert_eq!(ids.len(), deadlines.len(), "upsert_many: one deadline per ID");
+        let settled = settle(deadlines);
         handles.clear();
-        handles.extend(entries.iter().map(|&(id, deadline)| self.upsert_handle(id, deadline)));
+        handles.extend(ids.iter().zip(deadlines.iter()).map(|(&id, &deadline)| self.upsert_handle(id, deadline)));
+        settled
     }
 }
 

@@ -414,10 +414,10 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             config.checkpointing
         };
         // With pile-ups to spread, the pairs are put in `(expiry, id)` order (the pile-up pass walks
-        // them so, and the expiry index builds its buckets from sorted runs); `ranks[i]` is where the
-        // walk's `i`th lease went.
-        let (entries, ranks, delayed) = if spread {
-            let (order, mut by_expiry) = match PromotedSeconds::order(&parts, base) {
+        // them so, and the expiry index builds its buckets from sorted runs), as IDs and expiries
+        // apart; `ranks[i]` is where the walk's `i`th lease went.
+        let (ids, mut expiries, ranks) = if spread {
+            let (order, (ids, expiries)) = match PromotedSeconds::order(&parts, base) {
                 // The parts are read in turn; they are never copied into one.
                 Some(order) => {
                     let by_expiry = order.permute(&[&parts[0].entries, &parts[1].entries]);
@@ -432,25 +432,35 @@ impl<Q: ExpiryQueue> Lessor<Q> {
                     (order, by_expiry)
                 }
             };
-            let delayed = spread_pile_ups(config, now, &mut by_expiry, schedules_checkpoints);
-            (by_expiry, Some(order.ranks), delayed)
+            (ids, expiries, Some(order.ranks))
         } else {
-            (PromoteWalk::concat(parts), None, Vec::new())
+            let (ids, expiries) = PromoteWalk::concat(parts).into_iter().unzip();
+            (ids, expiries, None)
         };
         let slot_of = |i: usize| ranks.as_ref().map_or(i, |ranks| ranks[i] as usize);
-        let mut handles = vec_with_capacity_huge(entries.len());
-        expiry_queue.upsert_many(&entries, &mut handles);
+        let mut handles = vec_with_capacity_huge(ids.len());
+        // The pile-up pass settles the expiries inside the bulk registration, so the index can do
+        // meanwhile what needs the IDs alone (the bucket queue fills its ID table).
+        let delayed = expiry_queue.upsert_many(
+            &ids,
+            &mut expiries,
+            |expiries| {
+                if spread { spread_pile_ups(config, now, expiries, schedules_checkpoints) } else { Vec::new() }
+            },
+            &mut handles,
+        );
         // The write-back, a second walk in the same order: the `i`th lease of `part` is the first
         // walk's `first + i`th.
         let write_back = |part: ValuesMut<'_>, first: usize| {
             for (i, lease) in (first..).zip(part) {
-                // The gathers land at random: the pair and handle of a lease a few ahead are fetched now.
+                // The gathers land at random: the expiry and handle of a lease a few ahead are
+                // fetched now.
                 if let Some(&ahead) = ranks.as_ref().and_then(|ranks| ranks.get(i + GATHER_AHEAD)) {
-                    prefetch(&entries, ahead as usize);
+                    prefetch(&expiries, ahead as usize);
                     prefetch(&handles, ahead as usize);
                 }
                 let slot = slot_of(i);
-                lease.expiry = entries[slot].1;
+                lease.expiry = expiries[slot];
                 lease.expiry_handle = handles[slot];
             }
         };
@@ -692,24 +702,19 @@ impl PromotedSeconds {
 
 /// Promote's pile-up pass (etcd's spreading in `Promote`): walks the leases by `(expiry, id)` and
 /// delays those past 3/4 of the revoke rate in any one-second window by refreshing them with a
-/// longer extension. `leases` are `(id, expiry)` in `(expiry, id)` order. Adds each delay to its
-/// lease's expiry in place (each lease's delay is computed from its expiry before the addition, and
+/// longer extension. `expiries` are the leases' in `(expiry, id)` order (the delays depend on the
+/// expiries alone, not on the IDs). Adds each delay to its lease's expiry in place (each lease's delay is computed from its expiry before the addition, and
 /// only later leases are read after it) and, if `report_delayed`, answers per position whether the
 /// lease was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the
 /// same); otherwise the answer is empty.
-fn spread_pile_ups(
-    config: &LessorConfig,
-    now: Instant,
-    leases: &mut [(LeaseId, Instant)],
-    report_delayed: bool,
-) -> Vec<bool> {
-    debug_assert!(leases.is_sorted_by_key(|&(id, expiry)| (expiry, id)), "spread_pile_ups: not in (expiry, id) order");
-    let mut delayed: Vec<bool> = vec_with_capacity_huge(if report_delayed { leases.len() } else { 0 });
+fn spread_pile_ups(config: &LessorConfig, now: Instant, expiries: &mut [Instant], report_delayed: bool) -> Vec<bool> {
+    debug_assert!(expiries.is_sorted(), "spread_pile_ups: not in expiry order");
+    let mut delayed: Vec<bool> = vec_with_capacity_huge(if report_delayed { expiries.len() } else { 0 });
     // (base, next) window in ms from now, set from the first lease in expiry order.
     let mut window_ms: Option<(i64, i64)> = None;
     let mut expires: i64 = 0;
     let target_per_s = (3 * config.revoke_rate_per_s / 4) as i64;
-    for (_, expiry) in leases.iter_mut() {
+    for expiry in expiries.iter_mut() {
         let remaining = expiry.signed_ms_since(now);
         let (base_window_ms, next_window_ms) = window_ms.get_or_insert((remaining, remaining + 1000));
         let delay_ms = if remaining > *next_window_ms {
@@ -824,23 +829,30 @@ impl ExpiryOrder {
         ExpiryOrder { ranks }
     }
 
-    /// The pairs of `parts`, one part after the other, in this order. The writes go to as many
+    /// The pairs of `parts`, one part after the other, in this order, as IDs and expiries apart.
+    /// The writes go to as many
     /// places at once as there are distinct expiries (each moving front to back), not to random
     /// ones.
-    fn permute(&self, parts: &[&[(LeaseId, Instant)]]) -> Vec<(LeaseId, Instant)> {
-        let mut by_rank = vec_with_capacity_huge(self.ranks.len());
-        by_rank.resize(self.ranks.len(), (0, Instant::EPOCH));
+    fn permute(&self, parts: &[&[(LeaseId, Instant)]]) -> (Vec<LeaseId>, Vec<Instant>) {
+        let pairs = self.ranks.len();
+        let mut ids = vec_with_capacity_huge(pairs);
+        ids.resize(pairs, 0);
+        let mut expiries = vec_with_capacity_huge(pairs);
+        expiries.resize(pairs, Instant::EPOCH);
         // One plain loop per part (a loop over the parts chained would branch at every pair).
         let mut ranks = self.ranks.as_slice();
         for part in parts {
             let (part_ranks, rest) = ranks.split_at(part.len());
-            for (&pair, &rank) in part.iter().zip(part_ranks) {
-                prefetch_front(&by_rank, rank as usize);
-                by_rank[rank as usize] = pair;
+            for (&(id, expiry), &rank) in part.iter().zip(part_ranks) {
+                let rank = rank as usize;
+                prefetch_front(&ids, rank);
+                prefetch_front(&expiries, rank);
+                ids[rank] = id;
+                expiries[rank] = expiry;
             }
             ranks = rest;
         }
-        by_rank
+        (ids, expiries)
     }
 }
 
@@ -972,7 +984,8 @@ mod tests {
             // Permuted, the pairs are in `(expiry, id)` order (IDs ascend with position here).
             let mut by_expiry = leases.clone();
             by_expiry.sort_unstable_by_key(|&(id, expiry)| (expiry, id));
-            assert_eq!(order.permute(&[&leases]), by_expiry, "{n} pairs over {spread_ms} ms, permuted");
+            let unzipped: (Vec<LeaseId>, Vec<Instant>) = by_expiry.iter().copied().unzip();
+            assert_eq!(order.permute(&[&leases]), unzipped, "{n} pairs over {spread_ms} ms, permuted");
             // The walk's path: the same expiries as seconds after a base (when they are whole
             // seconds apart), or none when too sparse; kept in two parts, as two threads keep them.
             if whole_seconds && n > 0 {

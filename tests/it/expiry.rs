@@ -13,6 +13,9 @@ use leasesim::time::Instant;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
+/// What the test's settle step adds to every third deadline of a bulk registration.
+const SETTLE_DELAY: leasesim::time::Duration = leasesim::time::Duration::from_secs(1);
+
 #[derive(Clone, Debug)]
 enum Op {
     Upsert(LeaseId, Instant),
@@ -157,7 +160,14 @@ fn run<Q: ExpiryQueue>(ops: &[Op]) -> Vec<Answer> {
                 Answer::None
             }
             Op::UpsertMany(ref entries) => {
-                queue.upsert_many(entries, &mut returned);
+                let ids: Vec<LeaseId> = entries.iter().map(|&(id, _)| id).collect();
+                let mut deadlines: Vec<Instant> = entries.iter().map(|&(_, deadline)| deadline).collect();
+                // A settle step, as promote's pile-up pass is one: every third deadline a second later.
+                let settle = |deadlines: &mut [Instant]| {
+                    deadlines.iter_mut().step_by(3).map(|deadline| *deadline = *deadline + SETTLE_DELAY).count()
+                };
+                let delayed = queue.upsert_many(&ids, &mut deadlines, settle, &mut returned);
+                assert_eq!(delayed, entries.len().div_ceil(3), "upsert_many answers what settle answers");
                 assert_eq!(returned.len(), entries.len(), "one handle per entry");
                 for (&(id, _), &handle) in entries.iter().zip(&returned) {
                     handles.insert(id, handle);
