@@ -420,21 +420,21 @@ impl<Q: ExpiryQueue> Lessor<Q> {
             let (order, (ids, expiries)) = match PromotedSeconds::order(&parts, base) {
                 // The parts are read in turn; they are never copied into one.
                 Some(order) => {
-                    let by_expiry = order.permute(&[&parts[0].entries, &parts[1].entries]);
+                    let by_expiry = order.permute(&[parts[0].pairs(), parts[1].pairs()]);
                     // The walk's arrays are not needed past here: freed, they do not add to the peak.
                     drop(parts);
                     (order, by_expiry)
                 }
                 None => {
-                    let entries = PromoteWalk::concat(parts);
-                    let order = ExpiryOrder::of(&entries);
-                    let by_expiry = order.permute(&[&entries]);
+                    let (ids, expiries) = PromoteWalk::concat(parts);
+                    let order = ExpiryOrder::of(&expiries);
+                    let by_expiry = order.permute(&[(&ids, &expiries)]);
                     (order, by_expiry)
                 }
             };
             (ids, expiries, Some(order.ranks))
         } else {
-            let (ids, expiries) = PromoteWalk::concat(parts).into_iter().unzip();
+            let (ids, expiries) = PromoteWalk::concat(parts);
             (ids, expiries, None)
         };
         let slot_of = |i: usize| ranks.as_ref().map_or(i, |ranks| ranks[i] as usize);
@@ -612,11 +612,13 @@ fn promoted_ttl_s(config: &LessorConfig, lease: &Lease) -> i64 {
     lease.remaining_or_ttl_s()
 }
 
-/// What promote's walk keeps per lease, in ID order: `(id, refreshed expiry)` and the refreshed
-/// whole seconds (only when pile-ups are spread). Two threads each keep one for their half.
+/// What promote's walk keeps per lease, in ID order: the IDs and the refreshed expiries apart (as
+/// the expiry index's bulk registration takes them), and the refreshed whole seconds (only when
+/// pile-ups are spread). Two threads each keep one for their half.
 #[derive(Default)]
 struct PromoteWalk {
-    entries: Vec<(LeaseId, Instant)>,
+    ids: Vec<LeaseId>,
+    expiries: Vec<Instant>,
     seconds: PromotedSeconds,
 }
 
@@ -628,12 +630,14 @@ impl PromoteWalk {
         leases: impl ExactSizeIterator<Item = &'a Lease>,
     ) -> PromoteWalk {
         let mut walk = PromoteWalk {
-            entries: vec_with_capacity_huge(leases.len()),
+            ids: vec_with_capacity_huge(leases.len()),
+            expiries: vec_with_capacity_huge(leases.len()),
             seconds: PromotedSeconds::with_capacity(if spread { leases.len() } else { 0 }),
         };
         for lease in leases {
             let ttl_s = promoted_ttl_s(config, lease);
-            walk.entries.push((lease.id, base + Duration::from_secs_i64(ttl_s)));
+            walk.ids.push(lease.id);
+            walk.expiries.push(base + Duration::from_secs_i64(ttl_s));
             if spread {
                 walk.seconds.push(ttl_s);
             }
@@ -641,16 +645,27 @@ impl PromoteWalk {
         walk
     }
 
-    /// The pairs of `parts`, one after the other, in one vector.
-    fn concat([front, back]: [PromoteWalk; 2]) -> Vec<(LeaseId, Instant)> {
-        if back.entries.is_empty() {
-            return front.entries;
-        }
-        let mut entries = vec_with_capacity_huge(front.entries.len() + back.entries.len());
-        entries.extend_from_slice(&front.entries);
-        entries.extend_from_slice(&back.entries);
-        entries
+    /// The IDs and expiries.
+    fn pairs(&self) -> (&[LeaseId], &[Instant]) {
+        (&self.ids, &self.expiries)
     }
+
+    /// The IDs and expiries of `parts`, one after the other, each in one vector (moved, not copied,
+    /// when there is one part).
+    fn concat([front, back]: [PromoteWalk; 2]) -> (Vec<LeaseId>, Vec<Instant>) {
+        if back.ids.is_empty() {
+            return (front.ids, front.expiries);
+        }
+        (joined(front.ids, back.ids), joined(front.expiries, back.expiries))
+    }
+}
+
+/// `front` followed by `back`, in one vector.
+fn joined<T: Copy>(front: Vec<T>, back: Vec<T>) -> Vec<T> {
+    let mut joined = vec_with_capacity_huge(front.len() + back.len());
+    joined.extend_from_slice(&front);
+    joined.extend_from_slice(&back);
+    joined
 }
 
 /// Promote's refreshed TTLs in walk order, kept as whole seconds while they fit a `u32`, with
@@ -755,21 +770,21 @@ impl ExpiryOrder {
     /// apart and the earliest and latest are fewer than `2 × pairs + 64` seconds apart (so the
     /// counters stay within a small multiple of the pairs), a counting sort by second orders them
     /// ([`ExpiryOrder::counting`]). Otherwise [`ExpiryOrder::sorted`] sorts them.
-    fn of(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
-        let Some(&(_, first)) = leases.first() else { return ExpiryOrder { ranks: Vec::new() } };
+    fn of(expiries: &[Instant]) -> ExpiryOrder {
+        let Some(&first) = expiries.first() else { return ExpiryOrder { ranks: Vec::new() } };
         let residue_ms = first.as_ms() % 1000;
         let (mut min_ms, mut max_ms, mut whole_seconds_apart) = (u64::MAX, 0, true);
-        for &(_, expiry) in leases {
+        for &expiry in expiries {
             let ms = expiry.as_ms();
             (min_ms, max_ms) = (min_ms.min(ms), max_ms.max(ms));
             whole_seconds_apart &= ms % 1000 == residue_ms;
         }
         let seconds = (max_ms - min_ms) / 1000 + 1;
-        if !whole_seconds_apart || seconds > 2 * leases.len() as u64 + 64 {
-            return ExpiryOrder::sorted(leases);
+        if !whole_seconds_apart || seconds > 2 * expiries.len() as u64 + 64 {
+            return ExpiryOrder::sorted(expiries);
         }
-        let second_of = |&(_, expiry): &(LeaseId, Instant)| ((expiry.as_ms() - min_ms) / 1000) as usize;
-        ExpiryOrder::counting(leases.iter().map(second_of), seconds)
+        let second_of = |&expiry: &Instant| ((expiry.as_ms() - min_ms) / 1000) as usize;
+        ExpiryOrder::counting(expiries.iter().map(second_of), seconds)
     }
 
     /// The order of the `pairs` expiries `base + seconds[i]` (no sum saturating), whose least and
@@ -818,22 +833,22 @@ impl ExpiryOrder {
     }
 
     /// [`ExpiryOrder::of`] for any expiries, by sorting.
-    fn sorted(leases: &[(LeaseId, Instant)]) -> ExpiryOrder {
-        let mut ranks = vec_with_capacity_huge(leases.len());
-        ranks.resize(leases.len(), 0);
+    fn sorted(expiries: &[Instant]) -> ExpiryOrder {
+        let mut ranks = vec_with_capacity_huge(expiries.len());
+        ranks.resize(expiries.len(), 0);
         let mut rank = 0;
-        for_each_by_expiry(leases, |position| {
+        for_each_by_expiry(expiries, |position| {
             ranks[position as usize] = rank;
             rank += 1;
         });
         ExpiryOrder { ranks }
     }
 
-    /// The pairs of `parts`, one part after the other, in this order, as IDs and expiries apart.
+    /// The IDs and expiries of `parts`, one part after the other, in this order.
     /// The writes go to as many
     /// places at once as there are distinct expiries (each moving front to back), not to random
     /// ones.
-    fn permute(&self, parts: &[&[(LeaseId, Instant)]]) -> (Vec<LeaseId>, Vec<Instant>) {
+    fn permute(&self, parts: &[(&[LeaseId], &[Instant])]) -> (Vec<LeaseId>, Vec<Instant>) {
         let pairs = self.ranks.len();
         let mut ids = vec_with_capacity_huge(pairs);
         ids.resize(pairs, 0);
@@ -841,9 +856,9 @@ impl ExpiryOrder {
         expiries.resize(pairs, Instant::EPOCH);
         // One plain loop per part (a loop over the parts chained would branch at every pair).
         let mut ranks = self.ranks.as_slice();
-        for part in parts {
-            let (part_ranks, rest) = ranks.split_at(part.len());
-            for (&(id, expiry), &rank) in part.iter().zip(part_ranks) {
+        for &(part_ids, part_expiries) in parts {
+            let (part_ranks, rest) = ranks.split_at(part_ids.len());
+            for ((&id, &expiry), &rank) in part_ids.iter().zip(part_expiries).zip(part_ranks) {
                 let rank = rank as usize;
                 prefetch_front(&ids, rank);
                 prefetch_front(&expiries, rank);
@@ -860,22 +875,19 @@ impl ExpiryOrder {
 /// lies within 2^32 ms of the first (always, in practice), the pair is packed into one `u64` key and
 /// radix-sorted (positions already ascend, so a stable sort of the expiry field sorts the pairs);
 /// otherwise the pairs are sorted.
-fn for_each_by_expiry(leases: &[(LeaseId, Instant)], mut f: impl FnMut(u32)) {
-    let min = leases.iter().map(|&(_, expiry)| expiry).min().unwrap_or(Instant::EPOCH);
-    let max = leases.iter().map(|&(_, expiry)| expiry).max().unwrap_or(Instant::EPOCH);
+fn for_each_by_expiry(expiries: &[Instant], mut f: impl FnMut(u32)) {
+    let min = expiries.iter().copied().min().unwrap_or(Instant::EPOCH);
+    let max = expiries.iter().copied().max().unwrap_or(Instant::EPOCH);
     if max.as_ms() - min.as_ms() > u64::from(u32::MAX) {
         let mut pairs: Vec<(Instant, u32)> =
-            leases.iter().enumerate().map(|(position, &(_, expiry))| (expiry, position as u32)).collect();
+            expiries.iter().enumerate().map(|(position, &expiry)| (expiry, position as u32)).collect();
         pairs.sort_unstable();
         pairs.into_iter().for_each(|(_, position)| f(position));
         return;
     }
-    let mut keys: Vec<u64> = vec_with_capacity_huge(leases.len());
+    let mut keys: Vec<u64> = vec_with_capacity_huge(expiries.len());
     keys.extend(
-        leases
-            .iter()
-            .enumerate()
-            .map(|(position, (_, expiry))| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64),
+        expiries.iter().enumerate().map(|(position, expiry)| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64),
     );
     stable_sort_by_high_bits(&mut keys, 32);
     keys.into_iter().for_each(|key| f(key as u32));
@@ -978,14 +990,15 @@ mod tests {
                     (id, Instant::from_ms(base_ms + offset_ms))
                 })
                 .collect();
-            let order = ExpiryOrder::of(&leases);
+            let (ids, expiries): (Vec<LeaseId>, Vec<Instant>) = leases.iter().copied().unzip();
+            let order = ExpiryOrder::of(&expiries);
             let ranks = naive_ranks(&leases);
             assert_eq!(order.ranks, ranks, "{n} pairs over {spread_ms} ms");
             // Permuted, the pairs are in `(expiry, id)` order (IDs ascend with position here).
             let mut by_expiry = leases.clone();
             by_expiry.sort_unstable_by_key(|&(id, expiry)| (expiry, id));
             let unzipped: (Vec<LeaseId>, Vec<Instant>) = by_expiry.iter().copied().unzip();
-            assert_eq!(order.permute(&[&leases]), unzipped, "{n} pairs over {spread_ms} ms, permuted");
+            assert_eq!(order.permute(&[(&ids, &expiries)]), unzipped, "{n} pairs over {spread_ms} ms, permuted");
             // The walk's path: the same expiries as seconds after a base (when they are whole
             // seconds apart), or none when too sparse; kept in two parts, as two threads keep them.
             if whole_seconds && n > 0 {
@@ -995,7 +1008,8 @@ mod tests {
                     for &(_, expiry) in leases {
                         seconds.push(((expiry.as_ms() - base_ms) / 1000) as i64);
                     }
-                    PromoteWalk { entries: leases.to_vec(), seconds }
+                    let (ids, expiries) = leases.iter().copied().unzip();
+                    PromoteWalk { ids, expiries, seconds }
                 };
                 let (front, back) = leases.split_at(n / 3);
                 let offsets = leases.iter().map(|&(_, expiry)| (expiry.as_ms() - base_ms) / 1000);
@@ -1009,7 +1023,7 @@ mod tests {
                     None => assert!(sparse, "{n} pairs over {spread_ms} ms not ordered by seconds"),
                 }
             }
-            let sorted = ExpiryOrder::sorted(&leases);
+            let sorted = ExpiryOrder::sorted(&expiries);
             assert_eq!(sorted.ranks, ranks, "{n} pairs over {spread_ms} ms, sorted");
         }
     }
