@@ -250,12 +250,12 @@ impl BucketQueue {
         }
     }
 
-    /// [`ExpiryQueue::upsert_many`] into a queue with no entries (a promote after a demote): the
-    /// entries go into a cleared slab in input order with one sequential copy, the IDs into the ID
-    /// table in one bulk insert, and the hints in bulk: by runs when the entries come (nearly)
-    /// sorted by deadline, as a promote passes them, else by a counting sort. A repeated ID keeps
-    /// its first position and takes the later deadline, as one upsert after another would; its
-    /// extra position is freed.
+    /// [`ExpiryQueue::upsert_many`] into a queue with no entries (a promote after a demote): once
+    /// `settle` has set the deadlines, the entries go into a cleared slab in input order with one
+    /// sequential copy, the IDs into the ID table in one bulk insert, and the hints in bulk: by
+    /// runs when the entries come (nearly) sorted by deadline, as a promote passes them, else by a
+    /// counting sort. A repeated ID keeps its first position and takes the later deadline, as one
+    /// upsert after another would; its extra position is freed.
     fn build<R>(
         &mut self,
         ids: &[LeaseId],

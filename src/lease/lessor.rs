@@ -379,8 +379,9 @@ impl<Q: ExpiryQueue> Lessor<Q> {
     pub fn promote(&mut self, now: Instant, extend: Duration) {
         self.primary = true;
         // Two walks over the leases in ID order, none looked up by ID: the first reads each lease's
-        // refreshed expiry into a compact array; after the pile-up pass and one bulk registration in
-        // the expiry index on that array, the second writes each lease's final expiry and handle.
+        // ID and refreshed expiry into compact arrays; after one bulk registration in the expiry
+        // index (whose settle step is the pile-up pass), the second writes each lease's final expiry
+        // and handle.
         // Same final state as etcd's refresh-register-then-re-register: a delayed lease's expiry is
         // its refreshed one plus the delay (saturating sums of non-negative durations), and it is
         // scheduled for a checkpoint once per refresh, as etcd does.
