@@ -264,18 +264,16 @@ impl BucketQueue {
         handles: &mut Vec<ExpiryHandle>,
     ) -> R {
         self.clear();
-        // The ID table fills from the IDs alone (every position is a new entry's, `first + i`
-        // holding `ids[i]`), so with many entries it fills in a thread of its own while this one
-        // settles the deadlines, copies the entries into the slab, hints them and writes their
-        // handles.
-        let first = 0;
+        // The slab is empty, so the `i`th entry goes to position `i`. The ID table fills from the
+        // IDs alone, so with many entries it fills in a thread of its own while this one settles
+        // the deadlines, copies the entries into the slab, hints them and writes their handles.
         let insert_ids = |table: &mut IdTable| {
             // `(position, earlier)`: the entry at `position` repeats the ID of the one at `earlier`.
             let mut repeats: Vec<(u32, u32)> = Vec::new();
             table.insert_all_unless_present(
                 ids.iter().copied(),
-                first,
-                |p| ids[(p - first) as usize],
+                0,
+                |p| ids[p as usize],
                 |position, earlier| repeats.push((position, earlier)),
             );
             repeats
@@ -283,10 +281,10 @@ impl BucketQueue {
         let settle_and_append =
             |queue: &mut BucketQueue, deadlines: &mut [Instant], handles: &mut Vec<ExpiryHandle>| {
                 let settled = settle(deadlines);
-                queue.append_and_hint(ids, deadlines, first);
+                let positions = queue.append_and_hint(ids, deadlines);
                 handles.clear();
                 handles.reserve(ids.len());
-                handles.extend((first..first + ids.len() as u32).map(ExpiryHandle));
+                handles.extend(positions.map(ExpiryHandle));
                 settled
             };
         let (repeats, settled) = if ids.len() >= TWO_THREADS_MIN {
@@ -301,21 +299,21 @@ impl BucketQueue {
         // A repeat's entry is freed (its hint is then a stale one); the earlier entry takes its
         // deadline and, since that may be an earlier bucket, a hint there (an extra hint is harmless).
         for &(position, earlier) in &repeats {
-            let deadline = deadlines[(position - first) as usize];
+            let deadline = deadlines[position as usize];
             self.entries.set_deadline(earlier, deadline);
             self.entries.free(position);
             self.buckets.push(bucket_of(deadline), earlier);
-            handles[(position - first) as usize] = ExpiryHandle(earlier);
+            handles[position as usize] = ExpiryHandle(earlier);
         }
         settled
     }
 
-    /// Stores `(ids[i], deadlines[i])` in the empty slab from position `first` on and hints every
-    /// one of them: by runs when they come (nearly) sorted by deadline, as a promote passes them,
-    /// else by a counting sort.
-    fn append_and_hint(&mut self, ids: &[LeaseId], deadlines: &[Instant], first: u32) {
-        let appended_at = self.entries.append(ids, deadlines);
-        debug_assert_eq!(appended_at, first, "a bulk build into a slab that is not empty");
+    /// Stores `(ids[i], deadlines[i])` in the empty slab at position `i` and hints every one of
+    /// them: by runs when they come (nearly) sorted by deadline, as a promote passes them, else by
+    /// a counting sort. Answers their positions.
+    fn append_and_hint(&mut self, ids: &[LeaseId], deadlines: &[Instant]) -> std::ops::Range<u32> {
+        let first = self.entries.append(ids, deadlines);
+        debug_assert_eq!(first, 0, "a bulk build into a slab that is not empty");
         let (mut first_bucket, mut last_bucket) = (u64::MAX, 0);
         // How many times the bucket changes from one entry to the next.
         let (mut bucket_changes, mut previous_bucket) = (0, None);
@@ -326,10 +324,11 @@ impl BucketQueue {
         }
         let positions = first..first + deadlines.len() as u32;
         if bucket_changes <= deadlines.len() / SORTED_RUN_MIN {
-            self.hint_new_in_runs(positions, deadlines, first_bucket);
+            self.hint_new_in_runs(positions.clone(), deadlines, first_bucket);
         } else {
-            self.hint_new_in_buckets(positions, first_bucket..=last_bucket);
+            self.hint_new_in_buckets(positions.clone(), first_bucket..=last_bucket);
         }
+        positions
     }
 
     /// The entries in `(deadline, id)` order: what equality, hashing and `Debug` compare.

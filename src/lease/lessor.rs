@@ -719,10 +719,11 @@ impl PromotedSeconds {
 /// Promote's pile-up pass (etcd's spreading in `Promote`): walks the leases by `(expiry, id)` and
 /// delays those past 3/4 of the revoke rate in any one-second window by refreshing them with a
 /// longer extension. `expiries` are the leases' in `(expiry, id)` order (the delays depend on the
-/// expiries alone, not on the IDs). Adds each delay to its lease's expiry in place (each lease's delay is computed from its expiry before the addition, and
-/// only later leases are read after it) and, if `report_delayed`, answers per position whether the
-/// lease was delayed (a delay may be 0, and etcd re-registers and re-schedules such a lease all the
-/// same); otherwise the answer is empty.
+/// expiries alone, not on the IDs). Adds each delay to its lease's expiry in place (each lease's
+/// delay is computed from its expiry before the addition, and only later leases are read after it)
+/// and, if `report_delayed`, answers per position whether the lease was delayed (a delay may be 0,
+/// and etcd re-registers and re-schedules such a lease all the same); otherwise the answer is
+/// empty.
 fn spread_pile_ups(config: &LessorConfig, now: Instant, expiries: &mut [Instant], report_delayed: bool) -> Vec<bool> {
     debug_assert!(expiries.is_sorted(), "spread_pile_ups: not in expiry order");
     let mut delayed: Vec<bool> = vec_with_capacity_huge(if report_delayed { expiries.len() } else { 0 });
