@@ -349,7 +349,7 @@ impl BucketQueue {
         for (i, &(id, position)) in gone.iter().enumerate() {
             if let Some(&(ahead, ahead_position)) = gone.get(i + PREFETCH_AHEAD) {
                 self.entries.prefetch(ahead_position);
-                self.ids.prefetch(ahead);
+                self.ids.prefetch_removal(ahead);
             }
             self.ids.remove_at(id, position);
             self.entries.free(position);

@@ -3,17 +3,26 @@
 //!
 //! Owns one sort for [`super::BucketQueue`]'s scan, and its working space. Every entry of a bucket
 //! has a deadline within the bucket's [`BUCKET_MS`] milliseconds, so the deadline takes at most
-//! `BUCKET_MS` values, and lease IDs spread over a known range. One counting pass scatters the
-//! entries into bins keyed by (deadline, the ID's leading bits within the range), as many bits per
-//! deadline as it has entries need, about one entry per bin, in bin order; what is left is sorting
-//! each bin, which is nearly always one or two entries (a bin that holds many — IDs bunched within a
-//! wide range — gets a comparison sort). At
-//! tens of thousands of entries per bucket (10 M leases) that is a few linear passes where a
+//! `BUCKET_MS` values (7 bits of rank), and lease IDs spread over a known range. Two ways:
+//! - when the rank, the ID's offset in the range and the entry's index fit in one 64-bit key
+//!   together (IDs within 2^40 of each other at 40,000 entries, say: etcd's IDs from one leader's
+//!   generator, or the benches'), the keys are radix-sorted by rank and ID (`radix_sort.rs`: a few
+//!   linear passes over 8-byte keys) and the entries gathered in that order;
+//! - otherwise one counting pass scatters the entries into bins keyed by (deadline, the ID's
+//!   leading bits within the range), as many bits per deadline as it has entries need, about one
+//!   entry per bin, in bin order; what is left is sorting each bin, which is nearly always one or
+//!   two entries (a bin that holds many — IDs bunched within a wide range — gets a comparison sort).
+//!
+//! At tens of thousands of entries per bucket (10 M leases) either is a few linear passes where a
 //! comparison sort would go through all its levels, each a poorly predicted branch.
 //! The result is exactly that of `sort_unstable` on the tuples (the order is total), so duplicates
 //! end up adjacent for `dedup`. Pure: no clock, no randomness.
 
 use super::buckets::{BUCKET_MS, Due};
+use super::radix_sort::stable_sort_by_high_bits;
+
+/// Bits of a deadline's rank within its bucket (`0..BUCKET_MS`).
+const RANK_BITS: u32 = u64::BITS - (BUCKET_MS - 1).leading_zeros();
 
 /// Below this many entries a comparison sort of the whole list is cheaper than the counting pass.
 const SMALL: usize = 256;
@@ -27,6 +36,9 @@ pub(crate) struct DueSorter {
     bin_starts: Vec<u32>,
     /// Per entry, its bin.
     bins: Vec<u32>,
+    /// Per entry, its packed sort key, and the radix sort's working space for them.
+    keys: Vec<u64>,
+    key_scratch: Vec<u64>,
 }
 
 /// The rank of `deadline_ms` among the deadlines of bucket `bucket` (`(b - 1) * BUCKET_MS + 1 ..=
@@ -68,6 +80,11 @@ impl DueSorter {
         // the same millisecond, gets many; an empty one gets a single bin), so at most about two
         // bins per entry in all. Each entry's bin is computed once, kept, and counted.
         let range_bits = u64::BITS - (max_id - min_id).leading_zeros();
+        let index_bits = u32::BITS - (due.len() as u32 - 1).leading_zeros();
+        if RANK_BITS + range_bits + index_bits <= u64::BITS {
+            self.sort_packed(due, bucket, min_id, range_bits, index_bits);
+            return;
+        }
         let mut first_bin = [0u64; BUCKET_MS as usize];
         let mut shift = [0u32; BUCKET_MS as usize];
         let mut bins: u64 = 0;
@@ -116,6 +133,34 @@ impl DueSorter {
     }
 }
 
+impl DueSorter {
+    /// The sort when a key of (deadline rank, ID offset in the range, index in `due`) fits in 64
+    /// bits: a stable radix sort of those keys by rank and ID, then a gather in that order. Ties
+    /// in (deadline, ID) — the same entry from two hints, or (never by the queue's invariant) one
+    /// ID at two positions — are put in position order by a last pass.
+    fn sort_packed(&mut self, due: &mut Vec<Due>, bucket: u64, min_id: u64, range_bits: u32, index_bits: u32) {
+        self.keys.clear();
+        self.keys.extend(due.iter().enumerate().map(|(i, &(deadline, id, _))| {
+            let rank = rank_in_bucket(deadline.as_ms(), bucket);
+            (((rank << range_bits) | (ordered_id(id) - min_id)) << index_bits) | i as u64
+        }));
+        stable_sort_by_high_bits(&mut self.keys, index_bits, &mut self.key_scratch);
+        let index_mask = (1u64 << index_bits) - 1;
+        self.scratch.clear();
+        self.scratch.extend(self.keys.iter().map(|&key| due[(key & index_mask) as usize]));
+        std::mem::swap(due, &mut self.scratch);
+        for i in 1..due.len() {
+            if (due[i].0, due[i].1) == (due[i - 1].0, due[i - 1].1) && due[i].2 < due[i - 1].2 {
+                let mut j = i;
+                while j > 0 && due[j] < due[j - 1] {
+                    due.swap(j, j - 1);
+                    j -= 1;
+                }
+            }
+        }
+    }
+}
+
 fn insertion_sort(run: &mut [Due]) {
     for i in 1..run.len() {
         let mut j = i;
@@ -139,11 +184,13 @@ mod tests {
         let mut next = move || rng.next_u64();
         let mut sorter = DueSorter::default();
         // Bucket 0 (deadline 0 only), ordinary buckets, and FOREVER's; IDs from a few values (ties
-        // and duplicates), bunched with far outliers (crowded bins), and spread over all of i64;
+        // and duplicates) or bunched, each with far outliers (crowded bins, and too wide a range for
+        // a packed key) and without (packed keys), spread over 2^41 (a packed key of all 64 bits at
+        // 40,000 entries) or 2^42 (one bit too many), and spread over all of i64;
         // deadlines spread over the bucket, or three in four at one millisecond (a scan's re-armed
         // entries).
         for bucket in [0u64, 1, 7, 123_456, u64::MAX.div_ceil(BUCKET_MS)] {
-            for (ids, one_ms) in (0..3).flat_map(|ids| [(ids, false), (ids, true)]) {
+            for (ids, one_ms) in (0..7).flat_map(|ids| [(ids, false), (ids, true)]) {
                 for n in [0usize, 1, 5, SMALL - 1, SMALL, 3_000, 40_000] {
                     let mut due: Vec<Due> = (0..n)
                         .map(|_| {
@@ -158,8 +205,12 @@ mod tests {
                             let id = match (ids, r >> 60) {
                                 (0 | 1, 0) => LeaseId::MIN,
                                 (0 | 1, 1) => LeaseId::MAX,
-                                (0, _) => (r >> 20) as LeaseId % 50 - 25,
-                                (1, _) => (r >> 20) as LeaseId % 5_000,
+                                (0 | 3, _) => (r >> 20) as LeaseId % 50 - 25,
+                                (1 | 4, _) => (r >> 20) as LeaseId % 5_000,
+                                // A range of 2^41: a packed key of 40,000 entries takes all 64 bits.
+                                (5, _) => (r >> 23) as LeaseId - (1 << 40),
+                                // 2^42: one bit too many for a packed key at 40,000 entries.
+                                (6, _) => (r >> 22) as LeaseId - (1 << 41),
                                 _ => r.rotate_left(7) as LeaseId,
                             };
                             (Instant(deadline_ms), id, (r >> 40) as u32 % 8)

@@ -891,7 +891,7 @@ fn for_each_by_expiry(expiries: &[Instant], mut f: impl FnMut(u32)) {
     keys.extend(
         expiries.iter().enumerate().map(|(position, expiry)| ((expiry.as_ms() - min.as_ms()) << 32) | position as u64),
     );
-    stable_sort_by_high_bits(&mut keys, 32);
+    stable_sort_by_high_bits(&mut keys, 32, &mut Vec::new());
     keys.into_iter().for_each(|key| f(key as u32));
 }
 
