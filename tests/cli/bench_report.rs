@@ -1,8 +1,10 @@
 //! `leasesim bench-report` as a process, on hand-written criterion result directories: the table
 //! (medians, ratios to EtcdHeap, bytes per lease) and clear errors when there is nothing to read.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+use crate::scratch::ScratchDir;
 
 fn bench_report(dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leasesim"))
@@ -16,11 +18,9 @@ fn text(output: &Output) -> (String, String) {
     (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leasesim-bench-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh empty directory for one test's files (deleted when the guard drops).
+fn fresh_dir(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("bench-report-{name}"))
 }
 
 /// Writes what criterion writes for one benchmark: `new/benchmark.json` and `new/estimates.json`.
@@ -73,7 +73,7 @@ fn tabulates_medians_ratios_and_bytes_per_lease() {
 #[test]
 fn no_results_is_a_clear_error() {
     let dir = fresh_dir("empty");
-    for path in [dir.clone(), dir.join("does-not-exist")] {
+    for path in [dir.to_path_buf(), dir.join("does-not-exist")] {
         let output = bench_report(&path);
         let (stdout, stderr) = text(&output);
         assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use crate::scratch::ScratchDir;
+
 fn leasesim(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_leasesim"));
     command.args(args);
@@ -19,13 +21,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A trace file with `content` in a scratch directory.
-fn scratch_trace(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leasesim-cli-conform-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    let path = dir.join(format!("{name}.trace"));
-    std::fs::write(&path, content).expect("write scratch trace");
-    path
+/// A trace file with `content` in a scratch directory of its own (deleted when the guard drops).
+fn scratch_trace(name: &str, content: &str) -> (ScratchDir, PathBuf) {
+    let dir = ScratchDir::new(&format!("conform-{name}"));
+    let path = dir.write(&format!("{name}.trace"), content);
+    (dir, path)
 }
 
 #[track_caller]
@@ -39,7 +39,7 @@ fn assert_exit_2_saying(out: &Output, needle: &str) {
 #[cfg(not(feature = "etcd"))]
 #[test]
 fn without_the_etcd_feature_both_commands_say_how_to_build_it() {
-    let trace = scratch_trace("plain", "grant 1 10\n");
+    let (_dir, trace) = scratch_trace("plain", "grant 1 10\n");
     for args in [vec!["conform", "--spawn-etcd"], vec!["replay", "--against", "spawn", trace.to_str().unwrap()]] {
         let out = leasesim(&args, &[]);
         assert_exit_2_saying(&out, "built without etcd support");
@@ -64,7 +64,7 @@ mod with_etcd {
     #[test]
     fn an_unreachable_endpoint_is_a_clear_error_within_seconds() {
         let endpoint = format!("127.0.0.1:{}", closed_port());
-        let trace = scratch_trace("unreachable", "grant 1 10\n");
+        let (_dir, trace) = scratch_trace("unreachable", "grant 1 10\n");
         let started = Instant::now();
         let conform = leasesim(&["conform", "--endpoint", &endpoint, "--seeds", "0..1"], &[]);
         assert_exit_2_saying(&conform, &format!("cannot reach etcd at {endpoint}"));
@@ -94,14 +94,14 @@ mod with_etcd {
 
     #[test]
     fn a_trace_etcd_cannot_run_is_refused_with_its_line_before_etcd_starts() {
-        let checkpoint = scratch_trace("checkpoint", "grant 1 10\ncheckpoint 1 5\n");
+        let (_checkpoint_dir, checkpoint) = scratch_trace("checkpoint", "grant 1 10\ncheckpoint 1 5\n");
         let out = leasesim(&["replay", "--against", "spawn", checkpoint.to_str().unwrap()], &[]);
         assert_exit_2_saying(&out, "line 2: `checkpoint 1 5` cannot run against a live etcd");
-        let restart = scratch_trace("restart", "grant 1 10\nrestart\n");
+        let (_restart_dir, restart) = scratch_trace("restart", "grant 1 10\nrestart\n");
         let endpoint = format!("127.0.0.1:{}", closed_port());
         let out = leasesim(&["replay", "--against", &endpoint, restart.to_str().unwrap()], &[]);
         assert_exit_2_saying(&out, "line 2: `restart` cannot run against a live etcd");
-        let malformed = scratch_trace("malformed", "grant x 10\n");
+        let (_malformed_dir, malformed) = scratch_trace("malformed", "grant x 10\n");
         let out = leasesim(&["replay", "--against", "spawn", malformed.to_str().unwrap()], &[]);
         assert_exit_2_saying(&out, "line 1: `x` is not a lease ID");
     }
@@ -125,8 +125,8 @@ mod with_etcd {
         assert!(stdout.contains("seed 0: agree") && stdout.contains("seed 1: agree"), "{stdout}");
         assert!(stdout.contains("conform: 2 traces, 2 agree, 0 disagree"), "{stdout}");
         // No time-derived field in this trace, so etcd's replies equal the replayer's byte for byte.
-        let trace = scratch_trace(
-            "plain",
+        let (_dir, trace) = scratch_trace(
+            "spawned",
             "config min_ttl=1 election=500ms\ngrant -5 10\ngrant -5 10\ngrant 43 9000000001\nput k v -5\n\
              put j w 404\nget k\nrenew -5\nleases\nrevoke -5\nget k\nrenew -5\nttl -5 keys\ndelete j\n",
         );

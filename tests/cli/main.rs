@@ -4,6 +4,7 @@ mod bench_report;
 mod conform;
 mod models;
 mod replay;
+mod scratch;
 mod show;
 mod sim;
 mod zoo;

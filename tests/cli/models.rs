@@ -4,9 +4,11 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::scratch::ScratchDir;
 
 fn leasesim(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leasesim")).args(args).current_dir(dir).output().expect("run leasesim")
@@ -16,12 +18,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A fresh empty directory under the target dir for one test's files.
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leasesim-cli-models-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+/// A fresh empty directory for one test's files (deleted when the guard drops).
+fn scratch_dir(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("models-{name}"))
 }
 
 #[test]

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::scratch::ScratchDir;
+
 fn traces_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/traces")
 }
@@ -18,13 +20,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A trace file with `content` in a fresh scratch directory.
-fn scratch_trace(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leasesim-cli-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    let path = dir.join(format!("{name}.trace"));
-    std::fs::write(&path, content).expect("write scratch trace");
-    path
+/// A trace file with `content` in a scratch directory of its own (deleted when the guard drops).
+fn scratch_trace(name: &str, content: &str) -> (ScratchDir, PathBuf) {
+    let dir = ScratchDir::new(&format!("replay-{name}"));
+    let path = dir.write(&format!("{name}.trace"), content);
+    (dir, path)
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn bad_trace_lines_name_the_line_and_what_is_wrong() {
         ("extra-argument", "renew 1 2\n", "error: line 1: `renew` has too many arguments; usage: renew <id>"),
     ];
     for (name, content, message) in cases {
-        let path = scratch_trace(name, content);
+        let (_dir, path) = scratch_trace(name, content);
         fails_cleanly(&[path.to_str().expect("utf-8 path")], message);
     }
 }

@@ -2,8 +2,10 @@
 //! empty trace, malformed line with its number, an empty window, an unknown lease) as clear errors
 //! with exit 2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+use crate::scratch::ScratchDir;
 
 fn leasesim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leasesim")).args(args).output().expect("the leasesim binary runs")
@@ -13,10 +15,9 @@ fn text(output: &Output) -> (String, String) {
     (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leasesim-show-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh empty directory for one test's files (deleted when the guard drops).
+fn temp_dir(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("show-{name}"))
 }
 
 fn path(p: &Path) -> &str {
@@ -43,7 +44,6 @@ fn show_draws_a_traced_run_as_svg() {
     assert_eq!(output.status.code(), Some(0), "{:?}", text(&output));
     assert!(text(&output).0.contains("window 2000..3000 ms (as asked)"), "{:?}", text(&output));
     assert!(std::fs::read_to_string(&out).unwrap().contains("data-from-ms=\"2000\""));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -75,5 +75,4 @@ fn bad_input_is_a_clear_error_with_exit_2() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
     assert!(!dir.join("good.svg").exists(), "a failed show wrote a picture");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

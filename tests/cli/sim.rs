@@ -28,8 +28,7 @@ fn sim_prints_a_summary_and_passes() {
 
 #[test]
 fn sim_writes_the_same_json_trace_twice() {
-    let dir = std::env::temp_dir().join(format!("leasesim-sim-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::scratch::ScratchDir::new("sim-trace");
     let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
     for path in [&a, &b] {
         let output = leasesim(&[&["sim", "--seed", "5", "--trace", path.to_str().unwrap()], &SHORT[..]].concat());
@@ -40,7 +39,6 @@ fn sim_writes_the_same_json_trace_twice() {
     assert_eq!(ta, tb, "two runs of one seed wrote different traces");
     let first: serde_json::Value = serde_json::from_str(ta.lines().next().unwrap()).unwrap();
     assert_eq!(first["seed"], 5);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //! `--readme` rewrites exactly the generated block; the README's block has every row; bad input is
 //! exit 2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use leasesim::bugs::Bug;
 use leasesim_models::zoo::{Engine, Expect, Row, expectation};
 use serde_json::Value;
+
+use crate::scratch::ScratchDir;
 
 fn leasesim(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leasesim")).args(args).current_dir(dir).output().expect("run leasesim")
@@ -19,11 +21,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leasesim-cli-zoo-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+/// A fresh empty directory for one test's files (deleted when the guard drops).
+fn scratch_dir(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("zoo-{name}"))
 }
 
 const README_WITH_BLOCK: &str = "# title\n\nbefore\n<!-- zoo:begin -->\nold text\n<!-- zoo:end -->\nafter\n";
@@ -110,7 +110,6 @@ fn row_is_as_expected(row: Row) {
         format!("# title\n\nbefore\n<!-- zoo:begin -->\n{}\n<!-- zoo:end -->\nafter\n", markdown.trim_end())
     );
     assert!(markdown.contains(&format!("| `{}` |", row.name())), "{markdown}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -212,5 +211,4 @@ fn zoo_rejects_bad_input_with_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
