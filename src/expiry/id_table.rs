@@ -11,7 +11,7 @@
 //! (no tombstones), growth by half at 80 % load (the load stays within 53–80 % at every size).
 //! [`IdTable::prefetch`] lets a bulk insert or a scan start lookups before it waits for the first;
 //! [`IdTable::prefetch_removal`] fetches the next line too, where a removal's backward shift goes on
-//! reading (at 64 % load a probe run often crosses a line).
+//! reading (at 53–80 % load a probe run often crosses a line).
 //! It keeps no order and offers no iteration that could reach a simulation:
 //! [`IdTable::positions`] is for equality, hashing and `Debug`, which sort what they derive from it.
 
