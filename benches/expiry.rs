@@ -35,7 +35,7 @@ use criterion::{BenchmarkId, Criterion};
 use leasesim::expiry::{BTreeQueue, BucketQueue, DueCheck, EtcdHeap, ExpiryHandle, ExpiryQueue, LazyHeap};
 use leasesim::lease::LeaseId;
 use leasesim::time::{Duration, Instant};
-use workload::{SplitMix64, lease_counts, shuffled_ids, smoke_mode, ttl_s};
+use workload::{SplitMix64, Ttls, lease_counts, shuffled_ids, smoke_mode};
 
 /// Counts live heap bytes, so a bench can measure what a structure allocates.
 struct CountingAllocator;
@@ -73,20 +73,6 @@ const BATCH: usize = 1024;
 const SCAN_LIMIT: usize = 500;
 const SCAN_PERIOD: Duration = Duration::from_ms(500);
 const RETRY: Duration = Duration::from_secs(7);
-
-/// 4096 TTLs (ms) from the workload mix; a lease's TTL is a pure function of its ID, so renews
-/// need no per-lease table (which would add a cache miss of its own at 10 M).
-struct Ttls(Vec<u64>);
-
-impl Ttls {
-    fn new() -> Ttls {
-        let mut rng = SplitMix64(0x5eed_0001);
-        Ttls((0..4096).map(|_| ttl_s(&mut rng) as u64 * 1000).collect())
-    }
-    fn of(&self, id: LeaseId) -> Duration {
-        Duration::from_ms(self.0[((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize])
-    }
-}
 
 /// One implementation at one size, and the state its benches advance.
 struct Fixture<Q> {

@@ -1,11 +1,15 @@
 //! The workload the expiry and lessor benches share: a seeded splitmix64 stream, etcd-like TTLs
-//! and the set of expiry-index implementations under test.
+//! (and the expiry benches' TTL of each lease ID) and the set of expiry-index implementations
+//! under test.
 //!
 //! Owns only what the benches generate; it measures nothing and reads no clock. TTLs are whole
 //! seconds, log-uniform from 2 s (etcd's minimum) to 1 h, so short TTLs are common and many leases
 //! share a TTL, as with real clients.
 
 #![allow(dead_code)] // each bench binary uses part of it
+
+use leasesim::lease::LeaseId;
+use leasesim::time::Duration;
 
 /// splitmix64: a tiny seeded generator, the same stream on every run.
 pub struct SplitMix64(pub u64);
@@ -62,4 +66,24 @@ pub fn shuffled_ids(n: usize, rng: &mut SplitMix64) -> Vec<i64> {
         ids.swap(i, j);
     }
     ids
+}
+
+/// 4096 TTLs (ms) from the workload mix; a lease's TTL is a pure function of its ID, so renews
+/// need no per-lease table (which would add a cache miss of its own at 10 M).
+pub struct Ttls(Vec<u64>);
+
+impl Default for Ttls {
+    fn default() -> Ttls {
+        Ttls::new()
+    }
+}
+
+impl Ttls {
+    pub fn new() -> Ttls {
+        let mut rng = SplitMix64(0x5eed_0001);
+        Ttls((0..4096).map(|_| ttl_s(&mut rng) as u64 * 1000).collect())
+    }
+    pub fn of(&self, id: LeaseId) -> Duration {
+        Duration::from_ms(self.0[((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize])
+    }
 }

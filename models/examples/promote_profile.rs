@@ -7,19 +7,13 @@
 use leasesim::lease::{Lessor, LessorConfig};
 use leasesim::time::{Duration, Instant};
 
-/// The positional argument `name`, or `default` when absent; a malformed one ends the run (exit 2).
-fn count_arg<T: std::str::FromStr>(arg: Option<String>, name: &str, default: T) -> T {
-    let Some(arg) = arg else { return default };
-    arg.parse().unwrap_or_else(|_| {
-        eprintln!("promote_profile: {name} must be a whole number, got {arg:?} (usage: promote_profile [N] [ROUNDS])");
-        std::process::exit(2)
-    })
-}
+#[path = "common/args.rs"]
+mod args;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: i64 = count_arg(args.next(), "N", 1_000_000);
-    let rounds: usize = count_arg(args.next(), "ROUNDS", 5);
+    let mut args = args::CountArgs::new("promote_profile", "promote_profile [N] [ROUNDS]");
+    let n: i64 = args.next("N", 1_000_000);
+    let rounds: usize = args.next("ROUNDS", 5);
     let start = Instant::from_ms(1_000_000);
     let mut lessor = Lessor::<leasesim::expiry::BucketQueue>::new(LessorConfig::server_defaults());
     lessor.promote(start, Duration::ZERO);

@@ -12,32 +12,23 @@ mod workload;
 use leasesim::expiry::{BucketQueue, DueCheck, ExpiryQueue};
 use leasesim::lease::LeaseId;
 use leasesim::time::{Duration, Instant};
-use workload::{SplitMix64, ttl_s};
+use workload::{SplitMix64, Ttls};
 
 const START: Instant = Instant::from_ms(10_000_000);
 const SCAN_LIMIT: usize = 500;
 const SCAN_PERIOD: Duration = Duration::from_ms(500);
 const RETRY: Duration = Duration::from_secs(7);
 
-/// The positional argument `name`, or `default` when absent; a malformed one ends the run (exit 2).
-fn count_arg<T: std::str::FromStr>(arg: Option<String>, name: &str, default: T) -> T {
-    let Some(arg) = arg else { return default };
-    arg.parse().unwrap_or_else(|_| {
-        eprintln!("scan_profile: {name} must be a whole number, got {arg:?} (usage: scan_profile [N] [R] [ROUNDS])");
-        std::process::exit(2)
-    })
-}
+#[path = "common/args.rs"]
+mod args;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: usize = count_arg(args.next(), "N", 10_000_000);
-    let per_round: u64 = count_arg(args.next(), "R", 1_000_000);
-    let rounds: usize = count_arg(args.next(), "ROUNDS", 5);
-    // The bench's TTL table: a lease's TTL is a pure function of its ID.
-    let mut rng = SplitMix64(0x5eed_0001);
-    let ttls: Vec<u64> = (0..4096).map(|_| ttl_s(&mut rng) as u64 * 1000).collect();
-    let ttl_of =
-        |id: LeaseId| Duration::from_ms(ttls[((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize]);
+    let mut args = args::CountArgs::new("scan_profile", "scan_profile [N] [R] [ROUNDS]");
+    let n: usize = args.next("N", 10_000_000);
+    let per_round: u64 = args.next("R", 1_000_000);
+    let rounds: usize = args.next("ROUNDS", 5);
+    let ttls = Ttls::new();
+    let ttl_of = |id: LeaseId| ttls.of(id);
     let mut rng = SplitMix64(0x5eed_0002);
     let mut queue = BucketQueue::default();
     for id in 1..=n as LeaseId {
