@@ -75,16 +75,16 @@ impl DueSorter {
             per_rank[rank_in_bucket(deadline.as_ms(), bucket) as usize] += 1;
             (min_id, max_id) = (min_id.min(ordered_id(id)), max_id.max(ordered_id(id)));
         }
-        // Bins: per rank, as many leading bits of the ID's offset in the range as that rank needs
-        // for about one entry per bin (a rank holding a whole scan's re-armed entries, all due at
-        // the same millisecond, gets many; an empty one gets a single bin), so at most about two
-        // bins per entry in all. Each entry's bin is computed once, kept, and counted.
         let range_bits = u64::BITS - (max_id - min_id).leading_zeros();
         let index_bits = u32::BITS - (due.len() as u32 - 1).leading_zeros();
         if RANK_BITS + range_bits + index_bits <= u64::BITS {
             self.sort_packed(due, bucket, min_id, range_bits, index_bits);
             return;
         }
+        // Bins: per rank, as many leading bits of the ID's offset in the range as that rank needs
+        // for about one entry per bin (a rank holding a whole scan's re-armed entries, all due at
+        // the same millisecond, gets many; an empty one gets a single bin), so at most about two
+        // bins per entry in all. Each entry's bin is computed once, kept, and counted.
         let mut first_bin = [0u64; BUCKET_MS as usize];
         let mut shift = [0u32; BUCKET_MS as usize];
         let mut bins: u64 = 0;
@@ -131,9 +131,7 @@ impl DueSorter {
         }
         std::mem::swap(due, &mut self.scratch);
     }
-}
 
-impl DueSorter {
     /// The sort when a key of (deadline rank, ID offset in the range, index in `due`) fits in 64
     /// bits: a stable radix sort of those keys by rank and ID, then a gather in that order. Ties
     /// in (deadline, ID) — the same entry from two hints, or (never by the queue's invariant) one
