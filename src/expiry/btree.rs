@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DueCheck, ExpiryQueue};
+use super::{DueCheck, ExpiryHandle, ExpiryQueue, upsert_one_by_one};
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -80,5 +80,38 @@ impl ExpiryQueue for BTreeQueue {
 
     fn deadline_of(&self, id: LeaseId) -> Option<Instant> {
         self.deadline_by_id.get(&id).copied()
+    }
+
+    /// Into an empty queue (a promote after a demote) both trees are built from sorted runs,
+    /// instead of one insert after another at a random place of the ID map: the pairs are sorted
+    /// by ID, stably, and a repeated ID keeps its last deadline, as one upsert after another would.
+    fn upsert_many<R>(
+        &mut self,
+        ids: &[LeaseId],
+        deadlines: &mut [Instant],
+        settle: impl FnOnce(&mut [Instant]) -> R,
+        handles: &mut Vec<ExpiryHandle>,
+    ) -> R {
+        assert_eq!(ids.len(), deadlines.len(), "upsert_many: one deadline per ID");
+        let settled = settle(deadlines);
+        if !self.is_empty() {
+            upsert_one_by_one(self, ids, deadlines, handles);
+            return settled;
+        }
+        let mut pairs: Vec<(LeaseId, Instant)> = ids.iter().copied().zip(deadlines.iter().copied()).collect();
+        pairs.sort_by_key(|&(id, _)| id);
+        // `dedup_by` hands each pair with the one kept before it; a repeat passes its deadline on.
+        pairs.dedup_by(|later, kept| {
+            let repeat = later.0 == kept.0;
+            if repeat {
+                kept.1 = later.1;
+            }
+            repeat
+        });
+        self.by_deadline = pairs.iter().map(|&(id, deadline)| (deadline, id)).collect();
+        self.deadline_by_id = pairs.into_iter().collect();
+        handles.clear();
+        handles.resize(ids.len(), ExpiryHandle::NONE);
+        settled
     }
 }

@@ -149,10 +149,22 @@ pub trait ExpiryQueue: Default + Clone {
     ) -> R {
         assert_eq!(ids.len(), deadlines.len(), "upsert_many: one deadline per ID");
         let settled = settle(deadlines);
-        handles.clear();
-        handles.extend(ids.iter().zip(deadlines.iter()).map(|(&id, &deadline)| self.upsert_handle(id, deadline)));
+        upsert_one_by_one(self, ids, deadlines, handles);
         settled
     }
+}
+
+/// `ids[i]` at `deadlines[i]`, one upsert after another, with each one's handle in `handles`:
+/// what [`ExpiryQueue::upsert_many`] does once its deadlines are settled, unless an index has a
+/// faster way.
+pub(crate) fn upsert_one_by_one<Q: ExpiryQueue>(
+    queue: &mut Q,
+    ids: &[LeaseId],
+    deadlines: &[Instant],
+    handles: &mut Vec<ExpiryHandle>,
+) {
+    handles.clear();
+    handles.extend(ids.iter().zip(deadlines).map(|(&id, &deadline)| queue.upsert_handle(id, deadline)));
 }
 
 /// The implementation the lessor uses unless told otherwise.
