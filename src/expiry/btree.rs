@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DueCheck, ExpiryHandle, ExpiryQueue, upsert_one_by_one};
+use super::{DueCheck, ExpiryHandle, ExpiryQueue, settle_deadlines, upsert_one_by_one};
 use crate::lease::LeaseId;
 use crate::time::Instant;
 
@@ -92,8 +92,7 @@ impl ExpiryQueue for BTreeQueue {
         settle: impl FnOnce(&mut [Instant]) -> R,
         handles: &mut Vec<ExpiryHandle>,
     ) -> R {
-        assert_eq!(ids.len(), deadlines.len(), "upsert_many: one deadline per ID");
-        let settled = settle(deadlines);
+        let settled = settle_deadlines(ids, deadlines, settle);
         if !self.is_empty() {
             upsert_one_by_one(self, ids, deadlines, handles);
             return settled;

@@ -147,11 +147,21 @@ pub trait ExpiryQueue: Default + Clone {
         settle: impl FnOnce(&mut [Instant]) -> R,
         handles: &mut Vec<ExpiryHandle>,
     ) -> R {
-        assert_eq!(ids.len(), deadlines.len(), "upsert_many: one deadline per ID");
-        let settled = settle(deadlines);
+        let settled = settle_deadlines(ids, deadlines, settle);
         upsert_one_by_one(self, ids, deadlines, handles);
         settled
     }
+}
+
+/// How an [`ExpiryQueue::upsert_many`] that settles first begins: one deadline per ID, then
+/// `settle`'s step, whose answer it returns.
+pub(crate) fn settle_deadlines<R>(
+    ids: &[LeaseId],
+    deadlines: &mut [Instant],
+    settle: impl FnOnce(&mut [Instant]) -> R,
+) -> R {
+    assert_eq!(ids.len(), deadlines.len(), "upsert_many: one deadline per ID");
+    settle(deadlines)
 }
 
 /// `ids[i]` at `deadlines[i]`, one upsert after another, with each one's handle in `handles`:
