@@ -32,10 +32,12 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration as WallDuration;
 
 use criterion::{BenchmarkId, Criterion};
-use leasesim::expiry::{BTreeQueue, BucketQueue, DueCheck, EtcdHeap, ExpiryHandle, ExpiryQueue, LazyHeap};
+use leasesim::expiry::{BTreeQueue, BucketQueue, EtcdHeap, ExpiryHandle, ExpiryQueue, LazyHeap};
 use leasesim::lease::LeaseId;
 use leasesim::time::{Duration, Instant};
-use workload::{SplitMix64, Ttls, lease_counts, shuffled_ids, smoke_mode};
+use workload::{
+    SCAN_LIMIT, START, ScanState, SplitMix64, Ttls, initial_deadlines, lease_counts, shuffled_ids, smoke_mode,
+};
 
 /// Counts live heap bytes, so a bench can measure what a structure allocates.
 struct CountingAllocator;
@@ -65,14 +67,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-/// When the benches start: far enough from the epoch that spread-out past grants stay positive.
-const START: Instant = Instant::from_ms(10_000_000);
 /// Operations timed together between two clock reads.
 const BATCH: usize = 1024;
-/// etcd's scan limit (`leaseRevokeRate / 2`) and period, and the server's retry interval.
-const SCAN_LIMIT: usize = 500;
-const SCAN_PERIOD: Duration = Duration::from_ms(500);
-const RETRY: Duration = Duration::from_secs(7);
 
 /// One implementation at one size, and the state its benches advance.
 struct Fixture<Q> {
@@ -90,12 +86,7 @@ impl<Q: ExpiryQueue> Fixture<Q> {
     fn build(n: usize) -> (Fixture<Q>, usize) {
         let ttls = Ttls::new();
         let mut rng = SplitMix64(0x5eed_0002);
-        let deadlines: Vec<Instant> = (1..=n as i64)
-            .map(|id| {
-                let ttl_ms = ttls.of(id).as_ms();
-                Instant::from_ms(START.as_ms() + ttl_ms - rng.below(ttl_ms))
-            })
-            .collect();
+        let deadlines = initial_deadlines(&ttls, n, &mut rng);
         let shuffled = shuffled_ids(n, &mut rng);
         let before = LIVE_BYTES.load(Ordering::Relaxed);
         let mut queue = Q::default();
@@ -185,54 +176,16 @@ impl<Q: ExpiryQueue> Fixture<Q> {
     }
 }
 
-/// The scan's own state: which leases count as revoked, and the next ID to grant.
-struct ScanState {
-    revoked: Vec<u64>,
-    next_id: LeaseId,
-    out: Vec<LeaseId>,
-}
-
-impl ScanState {
-    fn new(lease_count: usize) -> ScanState {
-        ScanState { revoked: vec![0; lease_count / 64 + 1], next_id: lease_count as LeaseId + 1, out: Vec::new() }
-    }
-    fn is_revoked(revoked: &[u64], id: LeaseId) -> bool {
-        revoked[id as usize / 64] & (1 << (id as usize % 64)) != 0
-    }
-}
-
 impl<Q: ExpiryQueue> Fixture<Q> {
-    /// `iters` expired leases taken by 500 ms scans; only `take_due` is timed.
+    /// `iters` expired leases taken by 500 ms scans (`ScanState`, `workload.rs`); only `take_due`
+    /// is timed.
     fn scan(&mut self, state: &mut ScanState, iters: u64) -> WallDuration {
         let mut timed = WallDuration::ZERO;
         let mut reported = 0;
         while reported < iters {
             let limit = (iters - reported).min(SCAN_LIMIT as u64) as usize;
-            let (now, revoked) = (self.now, &state.revoked);
-            state.out.clear();
-            let start = std::time::Instant::now();
-            self.queue.take_due(
-                now,
-                limit,
-                now + RETRY,
-                |id| if ScanState::is_revoked(revoked, id) { DueCheck::Gone } else { DueCheck::Expired },
-                &mut state.out,
-            );
-            timed += start.elapsed();
-            reported += state.out.len() as u64;
-            // The revokes land; each revoked lease is replaced by a new grant.
-            for &id in &state.out {
-                state.revoked[id as usize / 64] |= 1 << (id as usize % 64);
-                let new_id = state.next_id;
-                state.next_id += 1;
-                if new_id as usize / 64 >= state.revoked.len() {
-                    state.revoked.push(0);
-                }
-                self.queue.upsert(new_id, now + self.ttls.of(new_id));
-            }
-            if state.out.len() < limit {
-                self.now = self.now + SCAN_PERIOD;
-            }
+            timed += state.scan(&mut self.queue, &self.ttls, limit).timed;
+            reported += state.reported().len() as u64;
         }
         timed
     }
@@ -261,7 +214,7 @@ fn bench_implementation<Q: ExpiryQueue>(c: &mut Criterion, name: &str, n: usize,
         .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.revoke(iters)));
     drop(fixture);
     let (mut fixture, _) = Fixture::<Q>::build(n);
-    let mut state = ScanState::new(n);
+    let mut state = ScanState::new(n, fixture.now);
     c.benchmark_group("expiry-scan")
         .bench_function(BenchmarkId::new(name, n), |b| b.iter_custom(|iters| fixture.scan(&mut state, iters)));
     black_box(&fixture.queue);

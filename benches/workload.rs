@@ -8,8 +8,19 @@
 
 #![allow(dead_code)] // each bench binary uses part of it
 
+use std::time::Duration as WallDuration;
+
+use leasesim::expiry::{DueCheck, ExpiryQueue};
 use leasesim::lease::LeaseId;
-use leasesim::time::Duration;
+use leasesim::time::{Duration, Instant};
+
+/// When the expiry benches start: far enough from the epoch that spread-out past grants stay
+/// positive.
+pub const START: Instant = Instant::from_ms(10_000_000);
+/// etcd's scan limit (`leaseRevokeRate / 2`) and period, and the server's retry interval.
+pub const SCAN_LIMIT: usize = 500;
+pub const SCAN_PERIOD: Duration = Duration::from_ms(500);
+pub const RETRY: Duration = Duration::from_secs(7);
 
 /// splitmix64: a tiny seeded generator, the same stream on every run.
 pub struct SplitMix64(pub u64);
@@ -85,5 +96,88 @@ impl Ttls {
     }
     pub fn of(&self, id: LeaseId) -> Duration {
         Duration::from_ms(self.0[((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize])
+    }
+}
+
+/// The deadlines of leases `1..=n` at [`START`], as if each had been granted at a random moment
+/// within its TTL.
+pub fn initial_deadlines(ttls: &Ttls, n: usize, rng: &mut SplitMix64) -> Vec<Instant> {
+    (1..=n as LeaseId)
+        .map(|id| {
+            let ttl_ms = ttls.of(id).as_ms();
+            Instant::from_ms(START.as_ms() + ttl_ms - rng.below(ttl_ms))
+        })
+        .collect()
+}
+
+/// The expiry scan's workload over an index of leases `1..=n`: the clock, which leases count as
+/// revoked, and the next ID to grant.
+pub struct ScanState {
+    now: Instant,
+    revoked: Vec<u64>,
+    next_id: LeaseId,
+    out: Vec<LeaseId>,
+}
+
+/// What one scan took.
+pub struct Scanned {
+    /// The time inside `take_due`, the only part timed.
+    pub timed: WallDuration,
+    /// How many entries it dropped as gone.
+    pub gone: usize,
+}
+
+impl ScanState {
+    pub fn new(lease_count: usize, now: Instant) -> ScanState {
+        ScanState { now, revoked: vec![0; lease_count / 64 + 1], next_id: lease_count as LeaseId + 1, out: Vec::new() }
+    }
+
+    /// One 500 ms scan: `take_due` with `limit` and a 7 s retry, every reported lease counting as
+    /// revoked (the next time its entry is due it is `Gone`). Then the revokes land, each revoked
+    /// lease replaced by a new grant, and the clock moves 500 ms if the scan found fewer than the
+    /// limit (the lessor keeps up).
+    pub fn scan<Q: ExpiryQueue>(&mut self, queue: &mut Q, ttls: &Ttls, limit: usize) -> Scanned {
+        let (now, revoked) = (self.now, &self.revoked);
+        self.out.clear();
+        let len_before = queue.len();
+        let start = std::time::Instant::now();
+        queue.take_due(
+            now,
+            limit,
+            now + RETRY,
+            |id| {
+                if revoked[id as usize / 64] & (1 << (id as usize % 64)) != 0 {
+                    DueCheck::Gone
+                } else {
+                    DueCheck::Expired
+                }
+            },
+            &mut self.out,
+        );
+        let timed = start.elapsed();
+        let gone = len_before - queue.len();
+        for &id in &self.out {
+            self.revoked[id as usize / 64] |= 1 << (id as usize % 64);
+            let new_id = self.next_id;
+            self.next_id += 1;
+            if new_id as usize / 64 >= self.revoked.len() {
+                self.revoked.push(0);
+            }
+            queue.upsert(new_id, now + ttls.of(new_id));
+        }
+        if self.out.len() < limit {
+            self.now = self.now + SCAN_PERIOD;
+        }
+        Scanned { timed, gone }
+    }
+
+    /// The leases the last scan reported.
+    pub fn reported(&self) -> &[LeaseId] {
+        &self.out
+    }
+
+    /// The clock.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 }
